@@ -1,0 +1,157 @@
+"""The ``qc`` command line. It parses arguments and calls the library; nothing more."""
+
+from __future__ import annotations
+
+import functools
+import shlex
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from quality_compass import __version__
+from quality_compass.errors import QcError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+err_console = Console(stderr=True, highlight=False)
+out_console = Console(highlight=False)
+
+app = typer.Typer(
+    name="qc",
+    help="Quality Compass: load Project Needle runs into PostgreSQL and build the dbt marts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+db_app = typer.Typer(
+    help="The embedded PostgreSQL server (used when DBT_POSTGRES_HOST is unset).",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+
+
+def handle_errors(func: F) -> F:
+    """Turn user-facing errors into one line on stderr and a non-zero exit."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except QcError as exc:
+            err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print(
+                "[bold red]interrupted[/]: nothing was changed by the interrupted step"
+            )
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out_console.print(f"qc (quality-compass) {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Quality Compass command line."""
+
+
+# -- qc db ---------------------------------------------------------------------
+
+
+@db_app.command("start")
+@handle_errors
+def db_start() -> None:
+    """Start the embedded server (or reuse the running one) and create the database."""
+    from quality_compass.config import database_name
+    from quality_compass.embedded_db import EmbeddedPostgres
+
+    server = EmbeddedPostgres()
+    settings = server.start(database_name())
+    status = server.status()
+    out_console.print(status.describe())
+    out_console.print(f"  database: {settings.database}")
+
+
+@db_app.command("stop")
+@handle_errors
+def db_stop() -> None:
+    """Stop the embedded server cleanly."""
+    from quality_compass.embedded_db import EmbeddedPostgres
+
+    stopped = EmbeddedPostgres().stop()
+    out_console.print(
+        "embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running"
+    )
+
+
+@db_app.command("status")
+@handle_errors
+def db_status() -> None:
+    """Show whether the embedded server runs, where its data and socket are.
+
+    Exits 0 when it runs, 3 when it is stopped.
+    """
+    from quality_compass.config import external_settings
+    from quality_compass.embedded_db import EmbeddedPostgres
+
+    status = EmbeddedPostgres().status()
+    out_console.print(status.describe())
+    external = external_settings()
+    if external is not None and external.host != str(status.socket_dir):
+        out_console.print(
+            f"note: DBT_POSTGRES_HOST is set; qc uses the external server {external.where}"
+        )
+    if not status.running:
+        raise typer.Exit(3)
+
+
+@db_app.command("env")
+@handle_errors
+def db_env() -> None:
+    """Print shell exports for the database; use as: eval "$(uv run qc db env)".
+
+    Starts the embedded server when DBT_POSTGRES_HOST is unset, so that every plain dbt
+    command (dbt debug, dbt build, ...) then runs against it.
+    """
+    from quality_compass.db import resolve_settings
+
+    settings = resolve_settings(start_embedded=True)
+    for key, value in settings.dbt_env().items():
+        sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
+    if not settings.sslmode:
+        sys.stdout.write("unset DBT_POSTGRES_SSLMODE\n")
+
+
+# -- qc demo -------------------------------------------------------------------
+
+
+@app.command("demo")
+@handle_errors
+def demo() -> None:
+    """The main job on the embedded default: database, sample runs, dbt seed + build."""
+    from quality_compass.pipeline import run_demo
+
+    run_demo(out_console)
+
+
+def run() -> None:  # pragma: no cover - console entry point helper
+    app()

@@ -1,0 +1,141 @@
+"""The embedded PostgreSQL lifecycle, on a private data directory per test module."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from quality_compass.embedded_db import EmbeddedPostgres
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    home = tmp_path_factory.mktemp("qc_home")
+    instance = EmbeddedPostgres(home)
+    yield instance
+    instance.stop()
+
+
+def _qc(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_POSTGRES_")}
+    env["QC_HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-m", "quality_compass", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+
+
+def _ping(server: EmbeddedPostgres, database: str = "quality_compass") -> int:
+    with psycopg.connect(server.settings(database).conninfo()) as conn:
+        row = conn.execute("select pg_backend_pid()").fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def test_start_initialises_and_creates_database(server: EmbeddedPostgres) -> None:
+    settings = server.start()
+    status = server.status()
+    assert status.running and status.initialized
+    assert status.version is not None and status.version.startswith("PostgreSQL 18")
+    assert settings.embedded and settings.database == "quality_compass"
+    assert _ping(server) > 0
+
+
+def test_second_start_reuses_running_server(server: EmbeddedPostgres) -> None:
+    server.start()
+    first = server.status().pid
+    server.start()
+    assert server.status().pid == first
+    # Another process (a second `qc` command) sees and reuses the same server.
+    result = _qc(server.home, "db", "start")
+    assert result.returncode == 0, result.stderr
+    assert f"running (pid {first})" in result.stdout
+
+
+def test_env_exports_the_embedded_connection(server: EmbeddedPostgres) -> None:
+    server.start()
+    result = _qc(server.home, "db", "env")
+    assert result.returncode == 0, result.stderr
+    exports = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in result.stdout.splitlines()
+        if line.startswith("export ")
+    )
+    assert exports["DBT_POSTGRES_HOST"] == str(server.socket_dir)
+    assert exports["DBT_POSTGRES_PORT"] == "5432"
+    assert exports["DBT_POSTGRES_DATABASE"] == "quality_compass"
+    assert "unset DBT_POSTGRES_SSLMODE" in result.stdout
+
+
+def test_stop_then_status_reports_stopped(server: EmbeddedPostgres) -> None:
+    server.start()
+    pid = server.status().pid
+    assert server.stop() is True
+    assert not server.status().running
+    assert pid is not None and not _alive(pid)
+    assert server.stop() is False
+    result = _qc(server.home, "db", "status")
+    assert result.returncode == 3
+    assert "stopped" in result.stdout
+    # And it comes back with the data intact.
+    server.start()
+    assert _ping(server) > 0
+
+
+def test_restart_after_killed_server(server: EmbeddedPostgres) -> None:
+    server.start()
+    with psycopg.connect(server.settings().conninfo(), autocommit=True) as conn:
+        conn.execute("create table if not exists survivor (id int)")
+        conn.execute("insert into survivor values (42)")
+    pid = server.status().pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    _wait_dead(pid)
+    assert not server.status().running
+    started = time.monotonic()
+    result = _qc(server.home, "db", "start")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 60
+    assert server.status().running and server.status().pid != pid
+    with psycopg.connect(server.settings().conninfo()) as conn:
+        assert conn.execute("select id from survivor").fetchall() == [(42,)]
+
+
+def test_stale_pid_file_from_another_process_is_recovered(server: EmbeddedPostgres) -> None:
+    server.stop()
+    # A crash can leave a postmaster.pid whose pid now belongs to an unrelated process.
+    pid_file = server.data_dir / "postmaster.pid"
+    pid_file.write_text(
+        f"{os.getpid()}\n{server.data_dir}\n0\n5432\n{server.socket_dir}\n\n0 0\nready\n"
+    )
+    (server.socket_dir / ".s.PGSQL.5432.lock").write_text(f"{os.getpid()}\n")
+    assert not server.status().running
+    server.start()
+    assert server.status().running
+    assert _ping(server) > 0
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _wait_dead(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
