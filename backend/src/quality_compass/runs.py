@@ -1,0 +1,263 @@
+"""Run folders: finding them and taking inventory of what they hold.
+
+A run lives at ``<runs_root>/<graph_name>/<run_id>/``. The folder name is the run key
+(``run_id``); manifests that disagree are reported, not trusted (see the format spec §2.2).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from quality_compass.errors import QcError
+
+RUN_ID_PATTERN = re.compile(r"^\d{14}$")
+
+# document_type -> path relative to the run folder
+DOCUMENTS: dict[str, str] = {
+    "run_manifest": "run_manifest.json",
+    "run_manifest_semantic": "run_manifest.semantic.json",
+    "metadata_bundle": "metadata_bundle.json",
+    "graph": "graph.json",
+    "results_index": "results/index.json",
+    "classification_index": "analysis/classification/index.json",
+    "classification_manifest": "analysis/classification/manifest.json",
+    "contribution_index": "analysis/contribution/index.json",
+    "contribution_run_args": "analysis/contribution/manifests/cli/run_args.json",
+}
+# Documents every producer writes; their absence is worth a warning.
+EXPECTED_DOCUMENTS = (
+    "run_manifest",
+    "run_manifest_semantic",
+    "metadata_bundle",
+    "graph",
+    "results_index",
+    "classification_index",
+    "contribution_index",
+)
+CLASSIFICATION_JSONL = "analysis/classification/classifications.jsonl"
+CLASSIFICATION_CSV = "analysis/classification/classification_summary.csv"
+CONTRIBUTION_DIR = "analysis/contribution"
+NODES_DIR = "results/nodes"
+
+
+class RunNotFound(QcError):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class RunFile:
+    """One file the loader reads."""
+
+    kind: str  # node | legacy_node | contribution | classification_jsonl | classification_csv | document
+    path: Path
+    rel: str
+    size: int
+    document_type: str | None = None
+    expected_rows: int | None = (
+        None  # declared by an index (contribution row_count, classification total)
+    )
+
+
+@dataclass
+class RunInventory:
+    run_dir: Path
+    run_id: str
+    graph_name: str
+    files: list[RunFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def of_kind(self, *kinds: str) -> list[RunFile]:
+        return [f for f in self.files if f.kind in kinds]
+
+
+def _is_run_folder(path: Path) -> bool:
+    return (path / NODES_DIR).is_dir()
+
+
+def find_latest(graph_dir: Path) -> Path:
+    """The newest run under a graph folder: the greatest 14-digit folder with results/nodes/.
+
+    Folders with other names count only when no 14-digit one exists.
+    """
+    if not graph_dir.is_dir():
+        raise RunNotFound(f"graph folder not found: {graph_dir}")
+    candidates = [p for p in graph_dir.iterdir() if p.is_dir() and _is_run_folder(p)]
+    if not candidates:
+        raise RunNotFound(f"no run folder (a folder containing {NODES_DIR}/) under {graph_dir}")
+    standard = [p for p in candidates if RUN_ID_PATTERN.match(p.name)]
+    return max(standard or candidates, key=lambda p: p.name)
+
+
+def resolve_run_dir(
+    run_dir: Path | None,
+    runs_root: Path | None = None,
+    insight_graph_run: str | None = None,
+    latest: bool = False,
+) -> Path:
+    """Turn the CLI's ways of naming a run into one run folder.
+
+    * ``RUN_DIR`` — the run folder itself (with ``latest``: a graph folder).
+    * ``--runs-root ROOT --insight-graph-run GRAPH/RUN_ID`` (env ``RUNS_ROOT``,
+      ``INSIGHT_GRAPH_RUN``), the seed's form; with ``latest`` the value may be just GRAPH.
+    """
+    if run_dir is None:
+        runs_root = runs_root or (
+            Path(os.environ["RUNS_ROOT"]) if os.environ.get("RUNS_ROOT") else None
+        )
+        insight_graph_run = insight_graph_run or os.environ.get("INSIGHT_GRAPH_RUN")
+        if runs_root is None or not insight_graph_run:
+            raise QcError(
+                "name a run: `qc load RUN_DIR`, or `--runs-root ROOT --insight-graph-run GRAPH/RUN_ID` "
+                "(or the RUNS_ROOT and INSIGHT_GRAPH_RUN variables)",
+                exit_code=2,
+            )
+        target = runs_root / insight_graph_run.strip("/")
+        if latest:
+            graph_dir = target if not _is_run_folder(target) else target.parent
+            return find_latest(graph_dir)
+        run_dir = target
+    elif latest:
+        return find_latest(run_dir)
+    if not run_dir.exists():
+        raise RunNotFound(f"run folder not found: {run_dir}")
+    if not run_dir.is_dir():
+        raise RunNotFound(f"not a folder: {run_dir}")
+    if not (run_dir / NODES_DIR).is_dir():
+        raise RunNotFound(f"not a Project Needle run: {run_dir} has no {NODES_DIR}/ folder")
+    return run_dir
+
+
+def _read_small_json(path: Path) -> Any:
+    """Parse a small metadata document; None when absent or unparsable (the load reports it)."""
+    try:
+        return orjson.loads(path.read_bytes().removeprefix(b"\xef\xbb\xbf"))
+    except (OSError, orjson.JSONDecodeError):
+        return None
+
+
+def _file(kind: str, path: Path, run_dir: Path, **extra: Any) -> RunFile:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise QcError(f"cannot read {path}: {exc.strerror}") from None
+    if not os.access(path, os.R_OK):
+        raise QcError(f"cannot read {path}: permission denied")
+    return RunFile(
+        kind=kind, path=path, rel=path.relative_to(run_dir).as_posix(), size=size, **extra
+    )
+
+
+def inventory(run_dir: Path) -> RunInventory:
+    """List the files of a run folder that the loader reads, and what is missing."""
+    run_dir = run_dir.resolve()
+    run_id = run_dir.name
+    graph_name = run_dir.parent.name
+    inv = RunInventory(run_dir=run_dir, run_id=run_id, graph_name=graph_name)
+
+    # Documents
+    for document_type, rel in DOCUMENTS.items():
+        path = run_dir / rel
+        if path.is_file():
+            inv.files.append(_file("document", path, run_dir, document_type=document_type))
+        elif document_type in EXPECTED_DOCUMENTS:
+            inv.warnings.append(f"{rel}: missing (document not loaded)")
+
+    semantic = _read_small_json(run_dir / DOCUMENTS["run_manifest_semantic"])
+    manifest = _read_small_json(run_dir / DOCUMENTS["run_manifest"])
+    for doc, key in ((semantic, "graph_name"), (manifest, "run_label")):
+        if isinstance(doc, dict) and isinstance(doc.get(key), str) and doc[key]:
+            inv.graph_name = doc[key]
+            break
+    if isinstance(manifest, dict) and manifest.get("run_id") not in (None, run_id):
+        inv.warnings.append(
+            f"run_manifest.json: run_id {manifest.get('run_id')!r} differs from the folder name; "
+            f"the folder name {run_id!r} is used as the run key"
+        )
+
+    # Node results: sharded JSONL, or the legacy unsharded JSON when there is no JSONL.
+    nodes_dir = run_dir / NODES_DIR
+    jsonl = sorted(p for p in nodes_dir.iterdir() if p.is_file() and p.suffix == ".jsonl")
+    if jsonl:
+        inv.files.extend(_file("node", p, run_dir) for p in jsonl)
+    else:
+        legacy = sorted(p for p in nodes_dir.iterdir() if p.is_file() and p.suffix == ".json")
+        if not legacy:
+            raise QcError(
+                f"{NODES_DIR}/ in {run_dir} holds no node result files (*.jsonl or legacy *.json)"
+            )
+        inv.files.extend(_file("legacy_node", p, run_dir) for p in legacy)
+        inv.warnings.append(
+            f"{NODES_DIR}/: legacy unsharded layout (*.json with embedded entity_results)"
+        )
+    present = {p.stem for p in nodes_dir.iterdir() if p.is_file()}
+    index = _read_small_json(run_dir / DOCUMENTS["results_index"])
+    if isinstance(index, dict) and isinstance(index.get("nodes"), list):
+        for node in index["nodes"]:
+            if not isinstance(node, dict):
+                continue
+            node_id = node.get("canonical_node_id") or node.get("node_id")
+            if isinstance(node_id, str) and node_id not in present:
+                inv.warnings.append(
+                    f"{NODES_DIR}/{node_id}.jsonl: listed in results/index.json but missing (node not loaded)"
+                )
+
+    # Contributions: every *.jsonl at the top of analysis/contribution/.
+    contribution_dir = run_dir / CONTRIBUTION_DIR
+    declared: dict[str, int] = {}
+    contribution_index = _read_small_json(run_dir / DOCUMENTS["contribution_index"])
+    if isinstance(contribution_index, dict) and isinstance(contribution_index.get("parents"), list):
+        for parent in contribution_index["parents"]:
+            artifacts = parent.get("metric_artifacts") if isinstance(parent, dict) else None
+            for artifact in artifacts if isinstance(artifacts, list) else []:
+                if isinstance(artifact, dict) and isinstance(artifact.get("artifact_path"), str):
+                    name = Path(artifact["artifact_path"]).name
+                    rows = artifact.get("row_count")
+                    declared[name] = (
+                        rows if isinstance(rows, int) and not isinstance(rows, bool) else -1
+                    )
+    found = (
+        sorted(p for p in contribution_dir.iterdir() if p.is_file() and p.suffix == ".jsonl")
+        if contribution_dir.is_dir()
+        else []
+    )
+    for path in found:
+        rows = declared.get(path.name)
+        inv.files.append(
+            _file("contribution", path, run_dir, expected_rows=rows if rows and rows >= 0 else None)
+        )
+    missing = sorted(set(declared) - {p.name for p in found})
+    if missing:
+        inv.warnings.append(
+            f"{CONTRIBUTION_DIR}/: {len(missing)} contribution file(s) listed in index.json are missing "
+            f"(e.g. {missing[0]}); contributions of those not loaded"
+        )
+
+    # Classifications: the JSONL, else the CSV summary mapped to the same shape.
+    class_index = _read_small_json(run_dir / DOCUMENTS["classification_index"])
+    total = class_index.get("total_entities") if isinstance(class_index, dict) else None
+    total = total if isinstance(total, int) and not isinstance(total, bool) else None
+    jsonl_path = run_dir / CLASSIFICATION_JSONL
+    csv_path = run_dir / CLASSIFICATION_CSV
+    if jsonl_path.is_file():
+        inv.files.append(_file("classification_jsonl", jsonl_path, run_dir, expected_rows=total))
+    elif csv_path.is_file():
+        inv.files.append(_file("classification_csv", csv_path, run_dir, expected_rows=total))
+        inv.warnings.append(
+            f"{CLASSIFICATION_JSONL}: missing; classifications loaded from classification_summary.csv "
+            "(no reasoning, severity calculation or tiers)"
+        )
+    else:
+        inv.warnings.append(
+            f"{CLASSIFICATION_JSONL} and classification_summary.csv: missing (no classifications)"
+        )
+    return inv
