@@ -56,8 +56,12 @@ def error_line(message: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+_SINGLE_LINE_POSITION = re.compile(r": line 1 column (\d+) \(char \d+\)$")
+
+
 def _short(exc: Exception) -> str:
-    text = str(exc).strip()
+    """The decoder's message; on a one-line text, the position is just the column."""
+    text = _SINGLE_LINE_POSITION.sub(r" at column \1", str(exc).strip())
     return text[:200]
 
 

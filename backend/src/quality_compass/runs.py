@@ -157,6 +157,16 @@ def _file(kind: str, path: Path, run_dir: Path, **extra: Any) -> RunFile:
     )
 
 
+def _refuse_unreadable(folder: Path, run_dir: Path) -> None:
+    """A data file that exists but cannot be opened (broken link, not a regular file) is an error."""
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.suffix in (".jsonl", ".json") and not entry.is_file():
+            reason = "broken symbolic link" if entry.is_symlink() else "not a regular file"
+            raise QcError(f"cannot read {entry.relative_to(run_dir).as_posix()}: {reason}")
+
+
 def inventory(run_dir: Path) -> RunInventory:
     """List the files of a run folder that the loader reads, and what is missing."""
     run_dir = run_dir.resolve()
@@ -186,6 +196,8 @@ def inventory(run_dir: Path) -> RunInventory:
 
     # Node results: sharded JSONL, or the legacy unsharded JSON when there is no JSONL.
     nodes_dir = run_dir / NODES_DIR
+    _refuse_unreadable(nodes_dir, run_dir)
+    _refuse_unreadable(run_dir / CONTRIBUTION_DIR, run_dir)
     jsonl = sorted(p for p in nodes_dir.iterdir() if p.is_file() and p.suffix == ".jsonl")
     if jsonl:
         inv.files.extend(_file("node", p, run_dir) for p in jsonl)

@@ -1,0 +1,141 @@
+"""Helpers shared by tests: database fingerprints, scaled copies of real runs, CLI calls."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import psycopg
+
+from quality_compass.config import DbSettings
+from quality_compass.schemas import RAW_TABLE_NAMES
+
+
+def fingerprint(settings: DbSettings) -> dict[str, object]:
+    """Everything a load may change, as comparable values (byte-for-byte content hashes)."""
+    result: dict[str, object] = {}
+    with psycopg.connect(settings.conninfo()) as conn:
+        for table in RAW_TABLE_NAMES:
+            exists = conn.execute("select to_regclass(%s) is not null", (f"public.{table}",)).fetchone()
+            if not exists or not exists[0]:
+                result[table] = None
+                continue
+            row = conn.execute(
+                f"""
+                select count(*), md5(coalesce(string_agg(
+                    concat_ws('|', run_id, file_path, line_number, load_id, loaded_at, json_data::text),
+                    E'\\n' order by run_id, file_path, line_number, json_data::text), ''))
+                from public.{table}
+                """
+            ).fetchone()
+            result[table] = row
+        result["tables"] = sorted(
+            r[0]
+            for r in conn.execute(
+                "select tablename from pg_tables where schemaname = 'public' order by 1"
+            ).fetchall()
+        )
+        for table in ("raw_runs", "raw_loads", "raw_load_rejects"):
+            exists = conn.execute("select to_regclass(%s) is not null", (f"public.{table}",)).fetchone()
+            result[table] = (
+                conn.execute(f"select md5(coalesce(string_agg(t::text, ',' order by t::text), '')) from {table} t").fetchone()
+                if exists and exists[0]
+                else None
+            )
+    return result
+
+
+def count_rows(settings: DbSettings, table: str, run_id: str | None = None) -> int:
+    with psycopg.connect(settings.conninfo()) as conn:
+        if run_id is None:
+            row = conn.execute(f"select count(*) from public.{table}").fetchone()
+        else:
+            row = conn.execute(f"select count(*) from public.{table} where run_id = %s", (run_id,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def scale_run(run: Path, factor: int) -> None:
+    """Grow a real run in place: each node file gets ``factor`` copies of every entity,
+    with facility ids suffixed so keys stay unique (headers' counts updated)."""
+    for path in sorted((run / "results" / "nodes").glob("*.jsonl")):
+        lines = [line for line in path.read_bytes().split(b"\n") if line]
+        header = orjson.loads(lines[0])
+        header["entity_results_count"] = (len(lines) - 1) * factor
+        with open(path, "wb") as out:
+            out.write(orjson.dumps(header) + b"\n")
+            for copy in range(factor):
+                suffix = f"_{copy}".encode()
+                for line in lines[1:]:
+                    obj = orjson.loads(line)
+                    obj["entity"][0]["value"] = obj["entity"][0]["value"] + suffix.decode()
+                    out.write(orjson.dumps(obj) + b"\n")
+
+
+def qc_env(settings: DbSettings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_POSTGRES_")}
+    env.update(settings.dbt_env())
+    return env
+
+
+def run_qc(settings: DbSettings, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "quality_compass", *args],
+        capture_output=True,
+        text=True,
+        env=qc_env(settings),
+        timeout=timeout,
+    )
+
+
+def popen_qc(settings: DbSettings, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "quality_compass", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=qc_env(settings),
+    )
+
+
+def file_line_counts(run: Path) -> dict[str, int]:
+    """Rows each raw table should get from a run folder, counted independently of the loader."""
+    nodes = sorted((run / "results" / "nodes").glob("*.jsonl"))
+    entity_lines = sum(sum(1 for line in p.read_bytes().split(b"\n")[1:] if line.strip()) for p in nodes)
+    contributions = sum(
+        sum(1 for line in p.read_bytes().split(b"\n") if line.strip())
+        for p in (run / "analysis" / "contribution").glob("*.jsonl")
+    )
+    jsonl = run / "analysis" / "classification" / "classifications.jsonl"
+    if jsonl.exists():
+        classifications = sum(1 for line in jsonl.read_bytes().split(b"\n") if line.strip())
+    else:
+        import csv
+
+        with open(run / "analysis" / "classification" / "classification_summary.csv", newline="") as handle:
+            classifications = sum(1 for _ in csv.DictReader(handle))
+    documents = sum(
+        1
+        for rel in (
+            "run_manifest.json",
+            "run_manifest.semantic.json",
+            "metadata_bundle.json",
+            "graph.json",
+            "results/index.json",
+            "analysis/classification/index.json",
+            "analysis/classification/manifest.json",
+            "analysis/contribution/index.json",
+            "analysis/contribution/manifests/cli/run_args.json",
+        )
+        if (run / rel).is_file()
+    )
+    return {
+        "raw_entity_results": entity_lines,
+        "raw_node_results": len(nodes),
+        "raw_contributions": contributions,
+        "raw_classifications": classifications,
+        "raw_run_documents": documents,
+    }
