@@ -19,7 +19,9 @@ def fingerprint(settings: DbSettings) -> dict[str, object]:
     result: dict[str, object] = {}
     with psycopg.connect(settings.conninfo()) as conn:
         for table in RAW_TABLE_NAMES:
-            exists = conn.execute("select to_regclass(%s) is not null", (f"public.{table}",)).fetchone()
+            exists = conn.execute(
+                "select to_regclass(%s) is not null", (f"public.{table}",)
+            ).fetchone()
             if not exists or not exists[0]:
                 result[table] = None
                 continue
@@ -39,9 +41,13 @@ def fingerprint(settings: DbSettings) -> dict[str, object]:
             ).fetchall()
         )
         for table in ("raw_runs", "raw_loads", "raw_load_rejects"):
-            exists = conn.execute("select to_regclass(%s) is not null", (f"public.{table}",)).fetchone()
+            exists = conn.execute(
+                "select to_regclass(%s) is not null", (f"public.{table}",)
+            ).fetchone()
             result[table] = (
-                conn.execute(f"select md5(coalesce(string_agg(t::text, ',' order by t::text), '')) from {table} t").fetchone()
+                conn.execute(
+                    f"select md5(coalesce(string_agg(t::text, ',' order by t::text), '')) from {table} t"
+                ).fetchone()
                 if exists and exists[0]
                 else None
             )
@@ -53,7 +59,9 @@ def count_rows(settings: DbSettings, table: str, run_id: str | None = None) -> i
         if run_id is None:
             row = conn.execute(f"select count(*) from public.{table}").fetchone()
         else:
-            row = conn.execute(f"select count(*) from public.{table} where run_id = %s", (run_id,)).fetchone()
+            row = conn.execute(
+                f"select count(*) from public.{table} where run_id = %s", (run_id,)
+            ).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -81,7 +89,9 @@ def qc_env(settings: DbSettings) -> dict[str, str]:
     return env
 
 
-def run_qc(settings: DbSettings, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_qc(
+    settings: DbSettings, *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "quality_compass", *args],
         capture_output=True,
@@ -104,7 +114,9 @@ def popen_qc(settings: DbSettings, *args: str) -> subprocess.Popen[str]:
 def file_line_counts(run: Path) -> dict[str, int]:
     """Rows each raw table should get from a run folder, counted independently of the loader."""
     nodes = sorted((run / "results" / "nodes").glob("*.jsonl"))
-    entity_lines = sum(sum(1 for line in p.read_bytes().split(b"\n")[1:] if line.strip()) for p in nodes)
+    entity_lines = sum(
+        sum(1 for line in p.read_bytes().split(b"\n")[1:] if line.strip()) for p in nodes
+    )
     contributions = sum(
         sum(1 for line in p.read_bytes().split(b"\n") if line.strip())
         for p in (run / "analysis" / "contribution").glob("*.jsonl")
@@ -115,7 +127,9 @@ def file_line_counts(run: Path) -> dict[str, int]:
     else:
         import csv
 
-        with open(run / "analysis" / "classification" / "classification_summary.csv", newline="") as handle:
+        with open(
+            run / "analysis" / "classification" / "classification_summary.csv", newline=""
+        ) as handle:
             classifications = sum(1 for _ in csv.DictReader(handle))
     documents = sum(
         1

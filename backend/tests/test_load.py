@@ -10,14 +10,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from conftest import CONTAINER_RUN, HOST_RUN
+from helpers import count_rows, file_line_counts, fingerprint, popen_qc, run_qc, scale_run
 from quality_compass.config import DbSettings
 from quality_compass.errors import QcError
 from quality_compass.load import LoadOptions, LoadRejected, list_runs, load_run
 from quality_compass.schemas import RAW_TABLE_NAMES
-
-from helpers import count_rows, file_line_counts, fingerprint, popen_qc, run_qc, scale_run
-
-from conftest import CONTAINER_RUN, HOST_RUN
 
 AGG = "results/nodes/losIndex__medicareId__aggregate_time_period.jsonl"
 
@@ -52,7 +50,9 @@ def test_load_real_run_counts_match_files(fresh_db: DbSettings) -> None:
             (f"{AGG}", 1, "node_metadata"),
             ("results/nodes/losIndex__medicareId__dischargeMonth.jsonl", 1, "node_metadata"),
         ]
-        docs = dict(conn.execute("select document_type, file_path from raw_run_documents").fetchall())
+        docs = dict(
+            conn.execute("select document_type, file_path from raw_run_documents").fetchall()
+        )
         assert docs["metadata_bundle"] == "metadata_bundle.json"
         assert docs["classification_index"] == "analysis/classification/index.json"
         source = conn.execute("select distinct source_format from raw_classifications").fetchall()
@@ -64,7 +64,9 @@ def test_load_real_run_counts_match_files(fresh_db: DbSettings) -> None:
         status, action, rows_by_table, rejects, files, version = audit[0]
         assert (status, action, rejects, files) == ("succeeded", "load", 0, 12)
         assert rows_by_table == expected and version
-        fresh = conn.execute("select now() - max(loaded_at) < interval '5 minutes' from raw_entity_results").fetchone()
+        fresh = conn.execute(
+            "select now() - max(loaded_at) < interval '5 minutes' from raw_entity_results"
+        ).fetchone()
         assert fresh == (True,)
 
 
@@ -101,7 +103,9 @@ def test_reload_replaces_exactly_that_run(fresh_db: DbSettings) -> None:
     assert [r.run_id for r in list_runs(fresh_db)] == ["20260115110810", "20260115153108"]
 
 
-def test_failed_load_leaves_earlier_load_intact(fresh_db: DbSettings, run_copy: Callable[..., Path]) -> None:
+def test_failed_load_leaves_earlier_load_intact(
+    fresh_db: DbSettings, run_copy: Callable[..., Path]
+) -> None:
     load_run(CONTAINER_RUN, fresh_db)
     load_run(HOST_RUN, fresh_db)
     before = fingerprint(fresh_db)
@@ -125,11 +129,15 @@ def test_failed_load_leaves_earlier_load_intact(fresh_db: DbSettings, run_copy: 
         assert len(failed) == 1
         assert failed[0][1:4] == ("20260115110810", "failed", 1)
         assert f"{AGG}:60: invalid JSON" in failed[0][4]
-        rejects = conn.execute("select load_id, file_path, line_number from raw_load_rejects").fetchall()
+        rejects = conn.execute(
+            "select load_id, file_path, line_number from raw_load_rejects"
+        ).fetchall()
     assert rejects == [(failed[0][0], AGG, 60)]
 
 
-def test_max_rejects_loads_the_rest_and_keeps_rejects(fresh_db: DbSettings, run_copy: Callable[..., Path]) -> None:
+def test_max_rejects_loads_the_rest_and_keeps_rejects(
+    fresh_db: DbSettings, run_copy: Callable[..., Path]
+) -> None:
     damaged = run_copy(CONTAINER_RUN)
     _break_line(damaged, AGG, 60)
     _break_line(damaged, AGG, 61)
@@ -156,22 +164,33 @@ def test_dry_run_writes_nothing(fresh_db: DbSettings) -> None:
     assert fingerprint(fresh_db) == before
 
 
-def test_cli_strict_failure_message_and_exit_code(fresh_db: DbSettings, run_copy: Callable[..., Path]) -> None:
+def test_cli_strict_failure_message_and_exit_code(
+    fresh_db: DbSettings, run_copy: Callable[..., Path]
+) -> None:
     damaged = run_copy(CONTAINER_RUN)
     _break_line(damaged, AGG, 60)
     result = run_qc(fresh_db, "load", str(damaged))
     assert result.returncode == 1
-    assert "error: run 20260115110810: 1 invalid line(s), strict mode; nothing was written." in result.stderr
+    assert (
+        "error: run 20260115110810: 1 invalid line(s), strict mode; nothing was written."
+        in result.stderr
+    )
     assert f"{AGG}:60: invalid JSON (" in result.stderr
     assert "Use --max-rejects N" in result.stderr
     assert "Traceback" not in result.stderr
     missing = run_qc(fresh_db, "load", str(damaged.parent / "19990101000000"))
     assert missing.returncode == 2
-    assert missing.stderr.strip() == f"error: run folder not found: {damaged.parent / '19990101000000'}"
+    assert (
+        missing.stderr.strip()
+        == f"error: run folder not found: {damaged.parent / '19990101000000'}"
+    )
 
 
 def test_runs_drop_and_keep_runs(fresh_db: DbSettings, run_copy: Callable[..., Path]) -> None:
-    runs = [run_copy(CONTAINER_RUN, run_id=run_id) for run_id in ("20260101000000", "20260102000000", "20260103000000")]
+    runs = [
+        run_copy(CONTAINER_RUN, run_id=run_id)
+        for run_id in ("20260101000000", "20260102000000", "20260103000000")
+    ]
     for run in runs[:2]:
         load_run(run, fresh_db)
     report = load_run(runs[2], fresh_db, LoadOptions(keep_runs=2))
@@ -180,7 +199,11 @@ def test_runs_drop_and_keep_runs(fresh_db: DbSettings, run_copy: Callable[..., P
     assert count_rows(fresh_db, "raw_entity_results", "20260101000000") == 0
 
     listed = run_qc(fresh_db, "runs", "list")
-    assert listed.returncode == 0 and "20260102000000" in listed.stdout and "20260101000000" not in listed.stdout
+    assert (
+        listed.returncode == 0
+        and "20260102000000" in listed.stdout
+        and "20260101000000" not in listed.stdout
+    )
     dropped = run_qc(fresh_db, "runs", "drop", "20260102000000")
     assert dropped.returncode == 0, dropped.stderr
     assert count_rows(fresh_db, "raw_entity_results", "20260102000000") == 0
@@ -189,14 +212,23 @@ def test_runs_drop_and_keep_runs(fresh_db: DbSettings, run_copy: Callable[..., P
     assert again.returncode == 1
     assert again.stderr.strip() == "error: run 20260102000000 is not loaded (see `qc runs list`)"
     with psycopg.connect(fresh_db.conninfo()) as conn:
-        actions = conn.execute("select action, run_id from raw_loads where action <> 'load' order by load_id").fetchall()
+        actions = conn.execute(
+            "select action, run_id from raw_loads where action <> 'load' order by load_id"
+        ).fetchall()
     assert actions == [("prune", "20260101000000"), ("drop", "20260102000000")]
 
 
 def test_seed_style_arguments_and_env(fresh_db: DbSettings, run_copy: Callable[..., Path]) -> None:
     run = run_copy(CONTAINER_RUN, run_id="20260201000000")
     root = run.parent.parent
-    result = run_qc(fresh_db, "load", "--runs-root", str(root), "--insight-graph-run", "test_minimal/20260201000000")
+    result = run_qc(
+        fresh_db,
+        "load",
+        "--runs-root",
+        str(root),
+        "--insight-graph-run",
+        "test_minimal/20260201000000",
+    )
     assert result.returncode == 0, result.stderr
     assert "loaded run test_minimal/20260201000000" in result.stdout
     assert "MB/s" in result.stdout
@@ -226,7 +258,9 @@ def _wait_idle(settings: DbSettings) -> None:
     raise AssertionError("the killed loader's session did not go away")
 
 
-def test_sigkill_mid_copy_changes_nothing(fresh_db: DbSettings, run_copy: Callable[..., Path]) -> None:
+def test_sigkill_mid_copy_changes_nothing(
+    fresh_db: DbSettings, run_copy: Callable[..., Path]
+) -> None:
     load_run(HOST_RUN, fresh_db)
     big = run_copy(CONTAINER_RUN, run_id="20260301000000")
     scale_run(big, 40)
@@ -244,15 +278,23 @@ def test_sigkill_mid_copy_changes_nothing(fresh_db: DbSettings, run_copy: Callab
     assert fingerprint(fresh_db) == before
 
 
-def test_concurrent_loads_same_run_serialise(fresh_db: DbSettings, run_copy: Callable[..., Path]) -> None:
+def test_concurrent_loads_same_run_serialise(
+    fresh_db: DbSettings, run_copy: Callable[..., Path]
+) -> None:
     big = run_copy(CONTAINER_RUN, run_id="20260401000000")
     scale_run(big, 25)
     other = run_copy(HOST_RUN, run_id="20260402000000", graph="other_graph")
-    procs = [popen_qc(fresh_db, "load", str(big)), popen_qc(fresh_db, "load", str(big)), popen_qc(fresh_db, "load", str(other))]
+    procs = [
+        popen_qc(fresh_db, "load", str(big)),
+        popen_qc(fresh_db, "load", str(big)),
+        popen_qc(fresh_db, "load", str(other)),
+    ]
     results = [proc.communicate(timeout=600) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0, 0], results
     waited = [err for _, err in results[:2] if "is in progress; waiting for it to finish" in err]
-    assert len(waited) == 1, "exactly one of the two same-run loads should have waited for the other"
+    assert len(waited) == 1, (
+        "exactly one of the two same-run loads should have waited for the other"
+    )
     assert count_rows(fresh_db, "raw_entity_results", "20260401000000") == 236 * 25
     assert count_rows(fresh_db, "raw_entity_results", "20260402000000") == 236
     with psycopg.connect(fresh_db.conninfo()) as conn:
@@ -267,6 +309,10 @@ def test_concurrent_loads_same_run_serialise(fresh_db: DbSettings, run_copy: Cal
 
 
 def test_unreachable_database_is_one_clear_line(run_copy: Callable[..., Path]) -> None:
-    bad = DbSettings(host="127.0.0.1", port=1, user="postgres", password="", database="quality_compass")
-    with pytest.raises(QcError, match=r"^cannot connect to PostgreSQL at 127.0.0.1:1 \(database 'quality_compass'"):
+    bad = DbSettings(
+        host="127.0.0.1", port=1, user="postgres", password="", database="quality_compass"
+    )
+    with pytest.raises(
+        QcError, match=r"^cannot connect to PostgreSQL at 127.0.0.1:1 \(database 'quality_compass'"
+    ):
         load_run(CONTAINER_RUN, bad)

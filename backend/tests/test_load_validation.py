@@ -65,8 +65,14 @@ def test_partial_run_gives_warnings_not_errors(run_copy: Callable[..., Path]) ->
         "results/nodes/losIndex__medicareId_vizientServiceLine__aggregate_time_period.jsonl: "
         "listed in results/index.json but missing (node not loaded)" in warnings
     )
-    assert "analysis/contribution/: 6 contribution file(s) listed in index.json are missing" in warnings
-    assert "classifications.jsonl: missing; classifications loaded from classification_summary.csv" in warnings
+    assert (
+        "analysis/contribution/: 6 contribution file(s) listed in index.json are missing"
+        in warnings
+    )
+    assert (
+        "classifications.jsonl: missing; classifications loaded from classification_summary.csv"
+        in warnings
+    )
 
 
 def test_invalid_json_line(run_copy: Callable[..., Path]) -> None:
@@ -107,7 +113,11 @@ def test_temporal_values_must_be_a_timeline(run_copy: Callable[..., Path]) -> No
 
 def test_entity_metric_contradicts_node(run_copy: Callable[..., Path]) -> None:
     run = run_copy()
-    _edit_json_line(run / AGG, 12, lambda obj: obj["metric"][0]["metadata"].__setitem__("metric_id", "readmitRate"))
+    _edit_json_line(
+        run / AGG,
+        12,
+        lambda obj: obj["metric"][0]["metadata"].__setitem__("metric_id", "readmitRate"),
+    )
     assert _only_reject(_dry(run)) == (
         f"{AGG}:12: metric_id 'readmitRate' differs from the node's metric_id 'losIndex'"
     )
@@ -115,7 +125,9 @@ def test_entity_metric_contradicts_node(run_copy: Callable[..., Path]) -> None:
 
 def test_header_contradicts_file_name(run_copy: Callable[..., Path]) -> None:
     run = run_copy()
-    _edit_json_line(run / AGG, 1, lambda obj: obj.__setitem__("canonical_node_id", "losIndex__other__x"))
+    _edit_json_line(
+        run / AGG, 1, lambda obj: obj.__setitem__("canonical_node_id", "losIndex__other__x")
+    )
     report = _dry(run)
     # The header is rejected and the node's 118 entity lines are not loaded with it.
     assert str(report.rejects[0]) == (
@@ -130,7 +142,10 @@ def test_header_must_be_node_metadata(run_copy: Callable[..., Path]) -> None:
     run = run_copy()
     _edit_json_line(run / AGG, 1, lambda obj: obj.__setitem__("type", "entity"))
     report = _dry(run)
-    assert str(report.rejects[0]) == f"{AGG}:1: line 1 must be the node header (type \"node_metadata\"), got type 'entity'"
+    assert (
+        str(report.rejects[0])
+        == f"{AGG}:1: line 1 must be the node header (type \"node_metadata\"), got type 'entity'"
+    )
 
 
 def test_truncated_file_at_a_line_boundary(run_copy: Callable[..., Path]) -> None:
@@ -184,17 +199,29 @@ def test_tolerated_variants_bom_crlf_blank_lines_nan(run_copy: Callable[..., Pat
     run = run_copy()
     path = run / AGG
     lines = [line for line in _lines(path) if line]
-    lines[4] = lines[4].replace(b'"losOutliers":0.0', b'"losOutliers":NaN').replace(
-        b'"uniquePatients":', b'"extra":-Infinity,"uniquePatients":'
+    lines[4] = (
+        lines[4]
+        .replace(b'"losOutliers":0.0', b'"losOutliers":NaN')
+        .replace(b'"uniquePatients":', b'"extra":-Infinity,"uniquePatients":')
     )
     assert b"NaN" in lines[4]
-    body = b"\xef\xbb\xbf" + b"\r\n".join(lines[:10]) + b"\r\n\r\n   \r\n" + b"\r\n".join(lines[10:]) + b"\r\n"
+    body = (
+        b"\xef\xbb\xbf"
+        + b"\r\n".join(lines[:10])
+        + b"\r\n\r\n   \r\n"
+        + b"\r\n".join(lines[10:])
+        + b"\r\n"
+    )
     path.write_bytes(body)
     report = _dry(run)
     assert report.reject_count == 0, [str(r) for r in report.rejects]
     assert report.rows["raw_entity_results"] == 236
     value, payload = parse_json(lines[4])
-    assert payload is not None and value["metadata"]["losOutliers"] is None and value["metadata"]["extra"] is None
+    assert (
+        payload is not None
+        and value["metadata"]["losOutliers"] is None
+        and value["metadata"]["extra"] is None
+    )
 
 
 def test_csv_bad_number(run_copy: Callable[..., Path]) -> None:
@@ -260,7 +287,9 @@ def test_contribution_contradicting_its_file(run_copy: Callable[..., Path]) -> N
     good = _contribution(child, "losIndex")
     bad_metric = _contribution(child, "simple_zscore")
     bad_type = _contribution(child, "losIndex", weight_share="0.5")
-    (run / "analysis/contribution" / name).write_bytes(b"\n".join([good, bad_metric, bad_type]) + b"\n")
+    (run / "analysis/contribution" / name).write_bytes(
+        b"\n".join([good, bad_metric, bad_type]) + b"\n"
+    )
     report = _dry(run)
     rel = f"analysis/contribution/{name}"
     assert [str(r) for r in report.rejects] == [
@@ -302,7 +331,9 @@ def test_missing_folders_are_errors(tmp_path: Path, run_copy: Callable[..., Path
 def test_broken_link_is_an_error(run_copy: Callable[..., Path]) -> None:
     run = run_copy()
     (run / "results/nodes/ghost.jsonl").symlink_to(run / "does-not-exist.jsonl")
-    with pytest.raises(QcError, match=r"^cannot read results/nodes/ghost.jsonl: broken symbolic link$"):
+    with pytest.raises(
+        QcError, match=r"^cannot read results/nodes/ghost.jsonl: broken symbolic link$"
+    ):
         _dry(run)
 
 
@@ -356,6 +387,9 @@ def test_csv_mapping_has_the_jsonl_shape() -> None:
     assert set(record["derived_indicators"]) == set(spec_example["derived_indicators"])
     assert record["entity_key"] == {"medicareId": "AFP658", "vizientServiceLine": "Cardiology"}
     assert record["severity"] == 50 and record["severity_range"] == [50, 50]
-    assert record["inputs"]["slope_percentile"] is None and record["inputs"]["aggregate_zscore"] == -0.63
+    assert (
+        record["inputs"]["slope_percentile"] is None
+        and record["inputs"]["aggregate_zscore"] == -0.63
+    )
     assert record["suppressed"] is True and record["derived_indicators"]["has_spike"] is False
     assert record["period_count"] == 4
