@@ -298,3 +298,8 @@ def pipeline(
 
 def run() -> None:  # pragma: no cover - console entry point helper
     app()
+
+
+from quality_compass import cli_synth  # noqa: E402
+
+cli_synth.register(app)
