@@ -27,12 +27,15 @@ import csv
 import hashlib
 import json
 import math
+import multiprocessing
+import os
 import re
 import shutil
 import tempfile
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -469,6 +472,8 @@ class GenerateOptions:
     knobs: Knobs = field(default_factory=Knobs)
     graphviz: bool = True
     overwrite: bool = False
+    #: Worker processes for node tasks (0: min(2, CPUs)); the output does not depend on it.
+    workers: int = 0
 
 
 @dataclass
@@ -1410,8 +1415,68 @@ def classify(
 # -- the run writer ------------------------------------------------------------------------------
 
 
+@dataclass
+class TaskResult:
+    """What one node task wrote (merged by the main process, in task order)."""
+
+    index: int
+    node_counts: dict[str, int] = field(default_factory=dict)
+    artifacts: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)
+    distribution: dict[str, int] = field(default_factory=dict)
+    severities: list[int] = field(default_factory=list)
+    files: int = 0
+    jsonl_bytes: int = 0
+    total_bytes: int = 0
+    entity_lines: int = 0
+    contribution_lines: int = 0
+    classification_lines: int = 0
+
+
+#: Seconds after ``started_at`` of the contribution and classification stages; each node
+#: task gets its own slot so timestamps never depend on how tasks were scheduled.
+_CONTRIB_BASE = 420.0
+_TASK_SLOT = 30.0
+_CSV_HEADER_TAIL = (
+    "signal_type",
+    "severity",
+    "severity_range_min",
+    "severity_range_max",
+    "aggregate_zscore",
+    "slope_percentile",
+    "acceleration",
+    "zscore_std",
+    "max_abs_deviation",
+    "position",
+    "trend",
+    "momentum",
+    "consistency",
+    "has_spike",
+    "suppressed",
+    "period_count",
+    "timestamp",
+)
+
+
+def _part(index: int, suffix: str) -> str:
+    return f"analysis/classification/.part-{index:05d}.{suffix}"
+
+
+def _run_task(
+    options: GenerateOptions, taxonomy: Taxonomy, run_dir: Path, index: int, agg_id: str
+) -> TaskResult:
+    """Worker entry point: one aggregate node, its temporal twin, its contributions."""
+    return RunWriter(options, taxonomy, run_dir).write_task(index, agg_id)
+
+
 class RunWriter:
-    """Writes one run folder; call ``write()`` once."""
+    """Writes one run folder; call ``write()`` once.
+
+    The work is split into *node tasks*, one per aggregate node: the task writes the
+    aggregate node, its temporal twin, the contribution files where the node is the child
+    of a ``segments_into`` edge, and its classification rows into part files that the main
+    process concatenates in node order. Tasks depend only on (options, node), so they run
+    in parallel worker processes and the bytes do not depend on the worker count.
+    """
 
     def __init__(self, options: GenerateOptions, taxonomy: Taxonomy, run_dir: Path) -> None:
         self.opt = options
@@ -1423,6 +1488,8 @@ class RunWriter:
         self.metric_ids = taxonomy.metric_ids(options.metrics)
         self.set_ids = resolve_sets(taxonomy, options.group_by_sets)
         self.graph = build_graph(taxonomy, self.metric_ids, self.set_ids)
+        self.node_by_id = {n.id: n for n in self.graph.nodes}
+        self.agg_ids = [n.id for n in self.graph.nodes if not n.temporal]
         self.months = options.months
         self.periods = [
             _period_add(options.end_period, i - options.months + 1) for i in range(options.months)
@@ -1434,13 +1501,14 @@ class RunWriter:
         self.result = GenerateResult(
             run_dir, self.run_id, options.facilities, len(self.graph.nodes), len(self.graph.edges)
         )
+        self.acc = TaskResult(-1)
         self._entity_sets: dict[str, EntitySet] = {}
+        self._effects: dict[str, FacilityEffects] = {}
+        self._agg_cache: dict[str, tuple[EntitySet, AggregateStats]] = {}
         self._node_counts: dict[str, int] = {}
         self._artifacts: dict[str, list[tuple[str, str, int]]] = {}
         self._severities: list[int] = []
         self._distribution: dict[str, int] = {}
-        self._class_offset = 0.0
-        self._contrib_offset = 0.0
         dims_union: set[str] = set()
         for set_id in self.set_ids:
             dims_union.update(taxonomy.sets[set_id])
@@ -1456,17 +1524,18 @@ class RunWriter:
     def _write_text(self, rel: str, text: str, encoding: str = "ascii") -> None:
         data = text.encode(encoding)
         self._path(rel).write_bytes(data)
-        self.result.files += 1
-        self.result.total_bytes += len(data)
+        self.acc.files += 1
+        self.acc.total_bytes += len(data)
 
-    def _open(self, rel: str) -> TextIO:
-        self.result.files += 1
+    def _open(self, rel: str, count: bool = True) -> TextIO:
+        if count:
+            self.acc.files += 1
         return open(self._path(rel), "w", encoding="ascii", newline="\n", buffering=_BUFFER)
 
     def _jsonl_done(self, rel: str) -> None:
         size = (self.run_dir / rel).stat().st_size
-        self.result.jsonl_bytes += size
-        self.result.total_bytes += size
+        self.acc.jsonl_bytes += size
+        self.acc.total_bytes += size
 
     # -- top level ---------------------------------------------------------------------
 
@@ -1474,76 +1543,136 @@ class RunWriter:
         started = time.perf_counter()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._write_config_files()
-        class_rel = "analysis/classification/classifications.jsonl"
-        csv_rel = "analysis/classification/classification_summary.csv"
-        csv_path = self._path(csv_rel)
-        with (
-            self._open(class_rel) as class_out,
-            open(csv_path, "w", encoding="utf-8", newline="", buffering=_BUFFER) as csv_out,
-        ):
-            self.result.files += 1
-            writer = csv.writer(csv_out, lineterminator="\n")
-            writer.writerow(
-                [
-                    "run_id",
-                    "node_id",
-                    "metric_id",
-                    *self.class_dims,
-                    "signal_type",
-                    "severity",
-                    "severity_range_min",
-                    "severity_range_max",
-                    "aggregate_zscore",
-                    "slope_percentile",
-                    "acceleration",
-                    "zscore_std",
-                    "max_abs_deviation",
-                    "position",
-                    "trend",
-                    "momentum",
-                    "consistency",
-                    "has_spike",
-                    "suppressed",
-                    "period_count",
-                    "timestamp",
-                ]
-            )
-            for metric in self.metric_ids:
-                self._write_metric(metric, class_out, writer)
-        self._jsonl_done(class_rel)
-        self.result.total_bytes += csv_path.stat().st_size
+        results = self._run_tasks()
+        for task in sorted(results, key=lambda r: r.index):
+            self._merge(task)
+        self._concatenate_parts(len(results))
         self._write_index_files()
-        self.result.seconds = time.perf_counter() - started
-        self.result.signal_types = dict(self._distribution)
-        return self.result
+        acc = self.acc
+        result = self.result
+        result.files = acc.files
+        result.jsonl_bytes = acc.jsonl_bytes
+        result.total_bytes = acc.total_bytes
+        result.entity_lines = acc.entity_lines
+        result.contribution_lines = acc.contribution_lines
+        result.classification_lines = acc.classification_lines
+        result.signal_types = dict(self._distribution)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _workers(self) -> int:
+        wanted = self.opt.workers or min(2, os.cpu_count() or 1)
+        return max(1, min(wanted, len(self.agg_ids)))
+
+    def _run_tasks(self) -> list[TaskResult]:
+        workers = self._workers()
+        if workers == 1:
+            return [self.write_task(i, agg_id) for i, agg_id in enumerate(self.agg_ids)]
+        # Largest nodes first, so that two workers finish at about the same time.
+        order = sorted(
+            range(len(self.agg_ids)),
+            key=lambda i: -self._expected_entities(self.node_by_id[self.agg_ids[i]].set_id),
+        )
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [
+                pool.submit(_run_task, self.opt, self.tax, self.run_dir, i, self.agg_ids[i])
+                for i in order
+            ]
+            return [f.result() for f in futures]
+
+    def _expected_entities(self, set_id: str) -> float:
+        dims = self.tax.sets[set_id]
+        count = float(self.universe.n)
+        for dim in dims[1:]:
+            count *= float(self.universe.presence(dim).mean()) * len(self.universe.codes(dim))
+        return count * (THIN_EXTRA_DIM ** max(0, len(dims) - 2))
+
+    def _merge(self, task: TaskResult) -> None:
+        acc = self.acc
+        acc.files += task.files
+        acc.jsonl_bytes += task.jsonl_bytes
+        acc.total_bytes += task.total_bytes
+        acc.entity_lines += task.entity_lines
+        acc.contribution_lines += task.contribution_lines
+        acc.classification_lines += task.classification_lines
+        self._node_counts.update(task.node_counts)
+        for parent, items in task.artifacts.items():
+            self._artifacts.setdefault(parent, []).extend(items)
+        for kind, count in task.distribution.items():
+            self._distribution[kind] = self._distribution.get(kind, 0) + count
+        self._severities.extend(task.severities)
+
+    def _concatenate_parts(self, count: int) -> None:
+        """Classification rows were written per task; join them in node order."""
+        jsonl_rel = "analysis/classification/classifications.jsonl"
+        csv_rel = "analysis/classification/classification_summary.csv"
+        header = ["run_id", "node_id", "metric_id", *self.class_dims, *_CSV_HEADER_TAIL]
+        with (
+            open(self._path(jsonl_rel), "wb") as jsonl_out,
+            open(self._path(csv_rel), "wb") as csv_out,
+        ):
+            csv_out.write((",".join(header) + "\n").encode("utf-8"))
+            for index in range(count):
+                for rel, out in (
+                    (_part(index, "jsonl"), jsonl_out),
+                    (_part(index, "csv"), csv_out),
+                ):
+                    part = self.run_dir / rel
+                    with open(part, "rb") as src:
+                        shutil.copyfileobj(src, out, _BUFFER)
+                    part.unlink()
+        self.acc.files += 2
+        self._jsonl_done(jsonl_rel)
+        self.acc.total_bytes += (self.run_dir / csv_rel).stat().st_size
 
     def _entities(self, set_id: str) -> EntitySet:
         if set_id not in self._entity_sets:
             self._entity_sets[set_id] = build_entities(self.universe, set_id)
         return self._entity_sets[set_id]
 
-    def _write_metric(self, metric: str, class_out: TextIO, writer: Any) -> None:
-        effects = facility_effects(self.universe, metric)
-        parents: dict[str, tuple[EntitySet, AggregateStats]] = {}
-        agg_nodes = [n for n in self.graph.nodes if n.metric_id == metric and not n.temporal]
-        for agg in agg_nodes:  # sorted by id: parents before children
-            ents = self._entities(agg.set_id)
-            trend_node = next(e.target for e in self.graph.children(agg) if e.type == "trends_to")
-            values = metric_values(self.universe, ents, metric, effects)
-            facet, facet_names = ents.facet_index(self.universe)
-            tstats = trend_stats(values, facet, facet_names)
-            self._write_trend_node(trend_node, ents, values, tstats)
-            enc = ents.enc.astype(np.float64)
-            with np.errstate(invalid="ignore"):
-                agg_values = np.nansum(values * enc, axis=1) / enc.sum(axis=1)
-            astats = aggregate_stats(agg_values, facet, facet_names)
-            self._write_agg_node(agg, ents, astats)
-            self._write_classifications(agg, ents, tstats, astats, class_out, writer)
-            parents[agg.id] = (ents, astats)
-            for edge in self.graph.parents(agg):
-                if edge.type == "segments_into":
-                    parent_ents, parent_stats = parents[edge.source.id]
-                    self._write_contributions(edge, parent_ents, parent_stats, ents, astats)
+    def _facility_effects(self, metric: str) -> FacilityEffects:
+        if metric not in self._effects:
+            self._effects[metric] = facility_effects(self.universe, metric)
+        return self._effects[metric]
+
+    def _compute(
+        self, agg: NodeSpec
+    ) -> tuple[EntitySet, FloatArray, IntArray, list[tuple[str, ...]], AggregateStats]:
+        ents = self._entities(agg.set_id)
+        values = metric_values(
+            self.universe, ents, agg.metric_id, self._facility_effects(agg.metric_id)
+        )
+        facet, facet_names = ents.facet_index(self.universe)
+        enc = ents.enc.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            agg_values = np.nansum(values * enc, axis=1) / enc.sum(axis=1)
+        astats = aggregate_stats(agg_values, facet, facet_names)
+        self._agg_cache[agg.id] = (ents, astats)
+        return ents, values, facet, facet_names, astats
+
+    def _aggregate_of(self, node: NodeSpec) -> tuple[EntitySet, AggregateStats]:
+        if node.id not in self._agg_cache:
+            self._compute(node)
+        return self._agg_cache[node.id]
+
+    def write_task(self, index: int, agg_id: str) -> TaskResult:
+        """Write one aggregate node, its temporal twin, contributions and classifications."""
+        previous = self.acc
+        self.acc = task = TaskResult(index)
+        agg = self.node_by_id[agg_id]
+        trend_node = next(e.target for e in self.graph.children(agg) if e.type == "trends_to")
+        ents, values, facet, facet_names, astats = self._compute(agg)
+        tstats = trend_stats(values, facet, facet_names)
+        self._write_trend_node(trend_node, ents, values, tstats, task)
+        self._write_agg_node(agg, ents, astats, task)
+        self._write_classifications(agg, ents, tstats, astats, task)
+        for edge in self.graph.parents(agg):
+            if edge.type == "segments_into":
+                parent_ents, parent_stats = self._aggregate_of(edge.source)
+                self._write_contributions(edge, parent_ents, parent_stats, ents, astats, task)
+        self.acc = previous
+        return task
 
     # -- node files ---------------------------------------------------------------------
 
@@ -1732,33 +1861,45 @@ class RunWriter:
             {"statistical_method": M_SLOPE},
         ]
 
-    @staticmethod
-    def _anomaly_methods(method: str, items: list[tuple[str, str, str, str, str]]) -> str:
-        """``methods`` of one anomaly profile from (anomaly method, label, value, applies_to, text)."""
-        prefix = _PREFIX_BY_METHOD[method]
-        parts = [
-            f'{{"anomaly_method":"{am}","anomaly":"{label}","statistic_value":{value},'
-            f'"applies_to":"{applies}","interpretation":{{"template_id":"{prefix[applies]}{label}",'
-            f'"rendered":{text}}}}}'
-            for am, label, value, applies, text in items
-        ]
-        return ",".join(parts)
+    def _write_lines(self, rel: str, header: str, lines: Iterable[str]) -> None:
+        """Write a JSONL file in chunks (bounded memory) and account for it."""
+        with self._open(rel) as out:
+            if header:
+                out.write(header)
+            buf: list[str] = []
+            for line in lines:
+                buf.append(line)
+                if len(buf) >= _CHUNK_LINES:
+                    out.write("".join(buf))
+                    buf.clear()
+            out.write("".join(buf))
+        self._jsonl_done(rel)
 
-    def _write_agg_node(self, node: NodeSpec, ents: EntitySet, astats: AggregateStats) -> None:
-        rel = f"results/nodes/{node.file_name}"
-        size = ents.size
-        self._node_counts[node.id] = size
-        labels_z = (*stats.TIER_LABELS, stats.NO_SCORE)
-        simple_lab = stats.tier_indices(astats.simple)
-        robust_lab = stats.tier_indices(astats.robust)
+    def _write_agg_node(
+        self, node: NodeSpec, ents: EntitySet, astats: AggregateStats, task: TaskResult
+    ) -> None:
+        task.node_counts[node.id] = ents.size
+        task.entity_lines += ents.size
+        header = self._header(node, self._agg_header_methods(node, astats), ents.size)
+        self._write_lines(
+            f"results/nodes/{node.file_name}", header, self._agg_lines(node, ents, astats)
+        )
+
+    def _agg_lines(self, node: NodeSpec, ents: EntitySet, astats: AggregateStats) -> Iterator[str]:
+        labels = (*stats.TIER_LABELS, stats.NO_SCORE)
+        simple_lab = [labels[i] for i in stats.tier_indices(astats.simple).tolist()]
+        robust_lab = [labels[i] for i in stats.tier_indices(astats.robust).tolist()]
         value_s = _cells(astats.value)
         simple_s = _cells(astats.simple)
         robust_s = _cells(astats.robust)
+        simple_f = astats.simple.tolist()
+        robust_f = astats.robust.tolist()
         pm_s = _cells(astats.peer_mean)
         ps_s = _cells(astats.peer_std)
         pr_s = _cells(astats.percentile)
-        enc = ents.enc.sum(axis=1).astype(np.float64)
-        enc_s = _cells(enc)
+        sup_s = ["true" if s else "false" for s in astats.suppressed.tolist()]
+        peers = [str(p) for p in astats.peer_count.tolist()]
+        enc_s = _cells(ents.enc.sum(axis=1).astype(np.float64))
         out_s = _cells(ents.outliers.sum(axis=1).astype(np.float64))
         uniq_s = _cells(ents.unique.sum(axis=1).astype(np.float64))
         wsum = ents.enc.sum(axis=1)
@@ -1766,79 +1907,62 @@ class RunWriter:
             obs_s = _cells(np.nansum(ents.obs_days * ents.enc, axis=1) / wsum)
             exp_s = _cells(np.nansum(ents.exp_days * ents.enc, axis=1) / wsum)
             var_s = _cells(np.nansum((ents.obs_days - ents.exp_days) * ents.enc, axis=1))
-        metric_id = node.metric_id
-        am_simple = METHOD_CONTRACTS[M_SIMPLE][1][0]
-        am_robust = METHOD_CONTRACTS[M_ROBUST][1][0]
-        prof_simple = METHOD_CONTRACTS[M_SIMPLE][0]
-        prof_robust = METHOD_CONTRACTS[M_ROBUST][0]
+        g = COMPARISON_GROUP
         runtime = (
             '"runtime":{"status":"ok","summary":{"has_issues":false,"highest_severity":"ok",'
             '"severity_counts":{}},"issues":[],"anomaly_statistics":{"peer_count":'
         )
-        texts_simple = RENDER_TEXTS[(M_SIMPLE, "simple_zscore")]
-        texts_robust = RENDER_TEXTS[(M_ROBUST, "robust_zscore")]
-        with self._open(rel) as out:
-            out.write(self._header(node, self._agg_header_methods(node, astats), size))
-            buf: list[str] = []
-            for i in range(size):
-                sup = bool(astats.suppressed[i])
-                sup_s = "true" if sup else "false"
-                ls = labels_z[simple_lab[i]]
-                lr = labels_z[robust_lab[i]]
-                label = ents.labels[i]
-                peers = str(int(astats.peer_count[i]))
-                t_simple = _jstr(
-                    texts_simple[ls].format(e=label, g=COMPARISON_GROUP, v=_fmt4(astats.simple[i]))
-                )
-                t_robust = _jstr(
-                    texts_robust[lr].format(e=label, g=COMPARISON_GROUP, v=_fmt4(astats.robust[i]))
-                )
-                buf.append(
-                    f'{{"entity":{ents.entity_json[i]},"metric":[{{"metadata":{{"metric_id":"{metric_id}"}},'
-                    f'"values":{value_s[i]}}}],"metadata":{{"encounters":{enc_s[i]},{ents.facility_meta[i]},'
-                    f'"losOutliers":{out_s[i]},"uniquePatients":{uniq_s[i]},"losMeanObservedDays":{obs_s[i]},'
-                    f'"losMeanExpectedDays":{exp_s[i]},"losVarianceDays":{var_s[i]}}},"statistical_methods":['
-                    f'{{"statistical_method":"{M_SIMPLE}","statistics":{{"simple_zscore":{simple_s[i]},'
-                    f'"peer_mean":{pm_s[i]},"peer_std":{ps_s[i]},"percentile_rank":{pr_s[i]},"suppressed":{sup_s}}},'
-                    f'"anomalies":[{{"anomaly_profile":"{prof_simple}","methods":['
-                    + self._anomaly_methods(
-                        M_SIMPLE, [(am_simple, ls, simple_s[i], "simple_zscore", t_simple)]
-                    )
-                    + f"]}}],{runtime}{peers}}}}}}},"
-                    f'{{"statistical_method":"{M_ROBUST}","statistics":{{"robust_zscore":{robust_s[i]},'
-                    f'"suppressed":{sup_s}}},"anomalies":[{{"anomaly_profile":"{prof_robust}","methods":['
-                    + self._anomaly_methods(
-                        M_ROBUST, [(am_robust, lr, robust_s[i], "robust_zscore", t_robust)]
-                    )
-                    + f"]}}],{runtime}{peers}}}}}}}]}}\n"
-                )
-                if len(buf) >= _CHUNK_LINES:
-                    out.write("".join(buf))
-                    buf.clear()
-            out.write("".join(buf))
-        self._jsonl_done(rel)
-        self.result.entity_lines += size
+        head_metric = f'"metric":[{{"metadata":{{"metric_id":"{node.metric_id}"}},"values":'
+        simple_head = f'{{"statistical_method":"{M_SIMPLE}","statistics":{{"simple_zscore":'
+        simple_item = (
+            f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[M_SIMPLE][0]}","methods":[{{'
+            f'"anomaly_method":"{METHOD_CONTRACTS[M_SIMPLE][1][0]}","anomaly":"'
+        )
+        simple_tpl = _PREFIX_BY_METHOD[M_SIMPLE]["simple_zscore"]
+        robust_head = f'{{"statistical_method":"{M_ROBUST}","statistics":{{"robust_zscore":'
+        robust_item = (
+            f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[M_ROBUST][0]}","methods":[{{'
+            f'"anomaly_method":"{METHOD_CONTRACTS[M_ROBUST][1][0]}","anomaly":"'
+        )
+        robust_tpl = _PREFIX_BY_METHOD[M_ROBUST]["robust_zscore"]
+        tx_simple = RENDER_TEXTS[(M_SIMPLE, "simple_zscore")]
+        tx_robust = RENDER_TEXTS[(M_ROBUST, "robust_zscore")]
+        for i in range(ents.size):
+            e = ents.labels[i]
+            ls, lr = simple_lab[i], robust_lab[i]
+            yield (
+                f'{{"entity":{ents.entity_json[i]},{head_metric}{value_s[i]}}}],"metadata":{{'
+                f'"encounters":{enc_s[i]},{ents.facility_meta[i]},"losOutliers":{out_s[i]},'
+                f'"uniquePatients":{uniq_s[i]},"losMeanObservedDays":{obs_s[i]},'
+                f'"losMeanExpectedDays":{exp_s[i]},"losVarianceDays":{var_s[i]}}},'
+                f'"statistical_methods":[{simple_head}{simple_s[i]},"peer_mean":{pm_s[i]},'
+                f'"peer_std":{ps_s[i]},"percentile_rank":{pr_s[i]},"suppressed":{sup_s[i]}}},'
+                f'{simple_item}{ls}","statistic_value":{simple_s[i]},"applies_to":"simple_zscore",'
+                f'"interpretation":{{"template_id":"{simple_tpl}{ls}","rendered":'
+                f"{_jstr(tx_simple[ls].format(e=e, g=g, v=_fmt4(simple_f[i])))}}}}}]}}],"
+                f"{runtime}{peers[i]}}}}}}},{robust_head}{robust_s[i]},"
+                f'"suppressed":{sup_s[i]}}},{robust_item}{lr}","statistic_value":{robust_s[i]},'
+                f'"applies_to":"robust_zscore","interpretation":{{"template_id":"{robust_tpl}{lr}",'
+                f'"rendered":{_jstr(tx_robust[lr].format(e=e, g=g, v=_fmt4(robust_f[i])))}}}}}]}}],'
+                f"{runtime}{peers[i]}}}}}}}]}}\n"
+            )
 
     def _write_trend_node(
-        self, node: NodeSpec, ents: EntitySet, values: FloatArray, ts: TrendStats
+        self, node: NodeSpec, ents: EntitySet, values: FloatArray, ts: TrendStats, task: TaskResult
     ) -> None:
-        rel = f"results/nodes/{node.file_name}"
-        size, months = values.shape
-        self._node_counts[node.id] = size
-        labels = (*stats.TIER_LABELS, stats.NO_SCORE)
-        lab_ls = stats.tier_indices(ts.latest_s)
-        lab_ms = stats.tier_indices(ts.mean_s)
-        lab_lr = stats.tier_indices(ts.latest_r)
-        lab_mr = stats.tier_indices(ts.mean_r)
-        lab_sp = stats.tier_indices(ts.slope_pct, stats.PERCENTILE_BOUNDS)
-        timeline_fmt = ",".join(f'{{"period":"{p}","value":%s}}' for p in self.periods)
+        task.node_counts[node.id] = ents.size
+        task.entity_lines += ents.size
+        header = self._header(node, self._trend_header_methods(node, ts), ents.size)
+        lines = self._trend_lines(node, ents, values, ts)
+        self._write_lines(f"results/nodes/{node.file_name}", header, lines)
+
+    def _per_period_strings(
+        self, ents: EntitySet
+    ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """Per entity: the metadata ``per_period`` arrays and top-level sums, as JSON text."""
         period_fmt = ",".join(f'{{"period":"{p}","value":%s}}' for p in self.dash_periods)
-        value_rows = _rows(values)
-        zs_rows = _rows(ts.zs)
-        zr_rows = _rows(ts.zr)
         gappy = np.logical_not(ents.observed.all(axis=1)).astype(bool).tolist()
-        per_period: dict[str, list[str]] = {}
-        totals: dict[str, list[str]] = {}
+        observed = ents.observed
         matrices: dict[str, npt.NDArray[Any]] = {
             "encounters": ents.enc,
             "losOutliers": ents.outliers,
@@ -1847,137 +1971,167 @@ class RunWriter:
             "losMeanExpectedDays": ents.exp_days,
             "losVarianceDays": (ents.obs_days - ents.exp_days) * ents.enc,
         }
+        per_period: dict[str, list[str]] = {}
+        totals: dict[str, list[str]] = {}
         for column, matrix in matrices.items():
             rows = _rows(matrix)
             if column in _INT_COLUMNS:
+                # Integer columns: missing months are 0 in the matrix and null in the file.
                 totals[column] = [str(v) for v in matrix.sum(axis=1).tolist()]
-                observed = ents.observed
                 formatted = []
                 for i, row in enumerate(rows):
                     cells = row.split(",")
                     if gappy[i]:
-                        cells = [
-                            c if ok else "null"
-                            for c, ok in zip(cells, observed[i].tolist(), strict=True)
-                        ]
+                        flags = observed[i].tolist()
+                        cells = [c if ok else "null" for c, ok in zip(cells, flags, strict=True)]
                     formatted.append(period_fmt % tuple(cells))
                 per_period[column] = formatted
             else:
                 totals[column] = _cells(np.nansum(matrix, axis=1))
                 per_period[column] = [period_fmt % tuple(row.split(",")) for row in rows]
-        obs = ts.observations.tolist()
+        return per_period, totals
+
+    def _trend_lines(
+        self, node: NodeSpec, ents: EntitySet, values: FloatArray, ts: TrendStats
+    ) -> Iterator[str]:
+        months = values.shape[1]
+        labels = (*stats.TIER_LABELS, stats.NO_SCORE)
+
+        def tier(arr: FloatArray, bounds: Sequence[float] = stats.Z_BOUNDS) -> list[str]:
+            return [labels[i] for i in stats.tier_indices(arr, bounds).tolist()]
+
+        lab_ls, lab_ms = tier(ts.latest_s), tier(ts.mean_s)
+        lab_lr, lab_mr = tier(ts.latest_r), tier(ts.mean_r)
+        lab_sp = tier(ts.slope_pct, stats.PERCENTILE_BOUNDS)
+        timeline_fmt = ",".join(f'{{"period":"{p}","value":%s}}' for p in self.periods)
+        value_rows = _rows(values)
+        zs_rows = _rows(ts.zs)
+        zr_rows = _rows(ts.zr)
+        per_period, totals = self._per_period_strings(ents)
+        pp_enc, pp_out, pp_uniq = (
+            per_period["encounters"],
+            per_period["losOutliers"],
+            per_period["uniquePatients"],
+        )
+        pp_obs, pp_exp, pp_var = (
+            per_period["losMeanObservedDays"],
+            per_period["losMeanExpectedDays"],
+            per_period["losVarianceDays"],
+        )
+        t_enc, t_out, t_uniq = totals["encounters"], totals["losOutliers"], totals["uniquePatients"]
+        t_obs, t_exp, t_var = (
+            totals["losMeanObservedDays"],
+            totals["losMeanExpectedDays"],
+            totals["losVarianceDays"],
+        )
+        obs = [str(o) for o in ts.observations.tolist()]
+        missing = [str(months - o) for o in ts.observations.tolist()]
         coverage = _cells(ts.observations / float(months))
-        mean_s = _cells(ts.mean_s)
-        mean_r = _cells(ts.mean_r)
-        latest_s = _cells(ts.latest_s)
-        latest_r = _cells(ts.latest_r)
-        pr_s = _cells(ts.pr_s)
-        pr_r = _cells(ts.pr_r)
-        pmed = _cells(ts.peer_median)
-        pmad = _cells(ts.peer_mad)
-        slope = _cells(ts.slope)
-        accel = _cells(ts.acceleration)
-        delta = _cells(ts.delta)
+        mean_s, mean_r = _cells(ts.mean_s), _cells(ts.mean_r)
+        latest_s, latest_r = _cells(ts.latest_s), _cells(ts.latest_r)
+        mean_sf, mean_rf = ts.mean_s.tolist(), ts.mean_r.tolist()
+        latest_sf, latest_rf = ts.latest_s.tolist(), ts.latest_r.tolist()
+        pr_s, pr_r = _cells(ts.pr_s), _cells(ts.pr_r)
+        pmed, pmad = _cells(ts.peer_median), _cells(ts.peer_mad)
+        pmed4 = [_fmt4(x) for x in ts.peer_median.tolist()]
+        slope, accel, delta = _cells(ts.slope), _cells(ts.acceleration), _cells(ts.delta)
         spct = _cells(ts.slope_pct)
+        spct_f = ts.slope_pct.tolist()
+        sup = ["true" if s else "false" for s in ts.suppressed.tolist()]
+        ssup = ["true" if s else "false" for s in ts.slope_suppressed.tolist()]
+        direction = [
+            "null" if math.isnan(s) else ('"increasing"' if s > 0 else '"decreasing"')
+            for s in ts.slope.tolist()
+        ]
+        momentum = [
+            "null" if math.isnan(s) else ('"gaining"' if a > 0 else '"slowing"')
+            for s, a in zip(ts.slope.tolist(), ts.acceleration.tolist(), strict=True)
+        ]
         latest_period = self.dash_periods[-1]
         metric_id = node.metric_id
         ml = "LOS index" if metric_id == "losIndex" else self.tax.metrics[metric_id]["display_name"]
-        am_ts = METHOD_CONTRACTS[M_TSIMPLE][1]
-        am_tr = METHOD_CONTRACTS[M_TROBUST][1]
-        am_sl = METHOD_CONTRACTS[M_SLOPE][1][0]
+        g = COMPARISON_GROUP
         runtime = (
             '"runtime":{"status":"ok","summary":{"has_issues":false,"highest_severity":"ok",'
             '"severity_counts":{}},"issues":[]}'
         )
+        am_ts, am_tr = METHOD_CONTRACTS[M_TSIMPLE][1], METHOD_CONTRACTS[M_TROBUST][1]
+        am_sl = METHOD_CONTRACTS[M_SLOPE][1][0]
+        tpl = {**_PREFIX_BY_METHOD[M_TSIMPLE], **_PREFIX_BY_METHOD[M_TROBUST]}
+        tpl_sp = _PREFIX_BY_METHOD[M_SLOPE]["slope_percentile"]
         tx_ls = RENDER_TEXTS[(M_TSIMPLE, "latest_simple_zscore")]
         tx_ms = RENDER_TEXTS[(M_TSIMPLE, "mean_simple_zscore")]
         tx_lr = RENDER_TEXTS[(M_TROBUST, "latest_robust_zscore")]
         tx_mr = RENDER_TEXTS[(M_TROBUST, "mean_robust_zscore")]
         tx_sp = RENDER_TEXTS[(M_SLOPE, "slope_percentile")]
-        g = COMPARISON_GROUP
-        with self._open(rel) as out:
-            out.write(self._header(node, self._trend_header_methods(node, ts), size))
-            buf: list[str] = []
-            for i in range(size):
-                e = ents.labels[i]
-                sup = "true" if ts.suppressed[i] else "false"
-                ssup = "true" if ts.slope_suppressed[i] else "false"
-                l_ls, l_ms = labels[lab_ls[i]], labels[lab_ms[i]]
-                l_lr, l_mr = labels[lab_lr[i]], labels[lab_mr[i]]
-                l_sp = labels[lab_sp[i]]
-                med4 = _fmt4(ts.peer_median[i])
-                slope_i = ts.slope[i]
-                if math.isnan(slope_i):
-                    direction = "null"
-                    momentum = "null"
-                else:
-                    direction = '"increasing"' if slope_i > 0 else '"decreasing"'
-                    acc = ts.acceleration[i]
-                    momentum = '"gaining"' if (not math.isnan(acc) and acc > 0) else '"slowing"'
-                methods_ts = self._anomaly_methods(
-                    M_TSIMPLE,
-                    [
-                        (am_ts[0], l_ls, latest_s[i], "latest_simple_zscore",
-                         _jstr(tx_ls[l_ls].format(e=e, g=g, v=_fmt4(ts.latest_s[i])))),
-                        (am_ts[1], l_ms, mean_s[i], "mean_simple_zscore",
-                         _jstr(tx_ms[l_ms].format(e=e, g=g, v=_fmt4(ts.mean_s[i])))),
-                    ],
-                )  # fmt: skip
-                methods_tr = self._anomaly_methods(
-                    M_TROBUST,
-                    [
-                        (am_tr[0], l_lr, latest_r[i], "latest_robust_zscore",
-                         _jstr(tx_lr[l_lr].format(e=e, g=g, v=_fmt4(ts.latest_r[i]), med=med4,
-                                                  mean=_fmt4(ts.mean_r[i]), ml=ml, p=latest_period))),
-                        (am_tr[1], l_mr, mean_r[i], "mean_robust_zscore",
-                         _jstr(tx_mr[l_mr].format(e=e, g=g, v=_fmt4(ts.mean_r[i]), med=med4,
-                                                  lat=_fmt4(ts.latest_r[i]), ml=ml))),
-                    ],
-                )  # fmt: skip
-                methods_sp = self._anomaly_methods(
-                    M_SLOPE,
-                    [(am_sl, l_sp, spct[i], "slope_percentile",
-                      _jstr(tx_sp[l_sp].format(e=e, g=g, v=_fmt4(ts.slope_pct[i]))))],
-                )  # fmt: skip
-                buf.append(
-                    f'{{"entity":{ents.entity_json[i]},"metric":[{{"metadata":{{"metric_id":"{metric_id}"}},'
-                    f'"values":{{"timeline":[{timeline_fmt % tuple(value_rows[i].split(","))}]}},'
-                    f'"temporal_runtime":{{"observed_count":{obs[i]},"missing_count":{months - obs[i]},'
-                    f'"coverage_ratio":{coverage[i]},"fill_strategy":"null"}}}}],'
-                    f'"metadata":{{"encounters":{totals["encounters"][i]},{ents.facility_meta[i]},'
-                    f'"losOutliers":{totals["losOutliers"][i]},"uniquePatients":{totals["uniquePatients"][i]},'
-                    f'"losMeanObservedDays":{totals["losMeanObservedDays"][i]},'
-                    f'"losMeanExpectedDays":{totals["losMeanExpectedDays"][i]},'
-                    f'"losVarianceDays":{totals["losVarianceDays"][i]},"per_period":{{'
-                    f'"encounters":[{per_period["encounters"][i]}],"losOutliers":[{per_period["losOutliers"][i]}],'
-                    f'"uniquePatients":[{per_period["uniquePatients"][i]}],'
-                    f'"losMeanObservedDays":[{per_period["losMeanObservedDays"][i]}],'
-                    f'"losMeanExpectedDays":[{per_period["losMeanExpectedDays"][i]}],'
-                    f'"losVarianceDays":[{per_period["losVarianceDays"][i]}]}}}},"statistical_methods":['
-                    f'{{"statistical_method":"{M_TSIMPLE}","statistics":{{"mean_simple_zscore":{mean_s[i]},'
-                    f'"observations":{obs[i]},"periods":{months},"latest_simple_zscore":{latest_s[i]},'
-                    f'"latest_period":"{latest_period}","percentile_rank":{pr_s[i]},"suppressed":{sup},'
-                    f'"per_period_simple_zscores":[{zs_rows[i]}]}},"anomalies":[{{"anomaly_profile":'
-                    f'"{METHOD_CONTRACTS[M_TSIMPLE][0]}","methods":[{methods_ts}]}}],{runtime}}},'
-                    f'{{"statistical_method":"{M_TROBUST}","statistics":{{"mean_robust_zscore":{mean_r[i]},'
-                    f'"observations":{obs[i]},"periods":{months},"latest_robust_zscore":{latest_r[i]},'
-                    f'"latest_period":"{latest_period}","percentile_rank":{pr_r[i]},"peer_median":{pmed[i]},'
-                    f'"peer_mad":{pmad[i]},"winsor_applied":false,"suppressed":{sup},'
-                    f'"per_period_robust_zscores":[{zr_rows[i]}]}},"anomalies":[{{"anomaly_profile":'
-                    f'"{METHOD_CONTRACTS[M_TROBUST][0]}","methods":[{methods_tr}]}}],{runtime}}},'
-                    f'{{"statistical_method":"{M_SLOPE}","statistics":{{"slope":{slope[i]},'
-                    f'"slope_weighted":{slope[i]},"acceleration":{accel[i]},"end_start_delta":{delta[i]},'
-                    f'"period_count":{obs[i]},"trend_direction":{direction},"percentile_rank":{spct[i]},'
-                    f'"momentum":{momentum},"suppressed":{ssup},"slope_percentile":{spct[i]}}},'
-                    f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[M_SLOPE][0]}","methods":['
-                    f"{methods_sp}]}}],{runtime}}}]}}\n"
-                )
-                if len(buf) >= _CHUNK_LINES:
-                    out.write("".join(buf))
-                    buf.clear()
-            out.write("".join(buf))
-        self._jsonl_done(rel)
-        self.result.entity_lines += size
+        head_metric = (
+            f'"metric":[{{"metadata":{{"metric_id":"{metric_id}"}},"values":{{"timeline":['
+        )
+        ts_head = f'{{"statistical_method":"{M_TSIMPLE}","statistics":{{"mean_simple_zscore":'
+        tr_head = f'{{"statistical_method":"{M_TROBUST}","statistics":{{"mean_robust_zscore":'
+        sl_head = f'{{"statistical_method":"{M_SLOPE}","statistics":{{"slope":'
+        ts_prof = f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[M_TSIMPLE][0]}","methods":['
+        tr_prof = f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[M_TROBUST][0]}","methods":['
+        sl_prof = f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[M_SLOPE][0]}","methods":['
+
+        def item(am: str, label: str, value: str, applies: str, prefix: str, text: str) -> str:
+            return (
+                f'{{"anomaly_method":"{am}","anomaly":"{label}","statistic_value":{value},'
+                f'"applies_to":"{applies}","interpretation":{{"template_id":"{prefix}{label}",'
+                f'"rendered":{_jstr(text)}}}}}'
+            )
+
+        for i in range(ents.size):
+            e = ents.labels[i]
+            l_ls, l_ms, l_lr, l_mr, l_sp = lab_ls[i], lab_ms[i], lab_lr[i], lab_mr[i], lab_sp[i]
+            v_ls, v_ms = _fmt4(latest_sf[i]), _fmt4(mean_sf[i])
+            v_lr, v_mr = _fmt4(latest_rf[i]), _fmt4(mean_rf[i])
+            med = pmed4[i]
+            methods_ts = (
+                item(am_ts[0], l_ls, latest_s[i], "latest_simple_zscore", tpl["latest_simple_zscore"],
+                     tx_ls[l_ls].format(e=e, g=g, v=v_ls))
+                + ","
+                + item(am_ts[1], l_ms, mean_s[i], "mean_simple_zscore", tpl["mean_simple_zscore"],
+                       tx_ms[l_ms].format(e=e, g=g, v=v_ms))
+            )  # fmt: skip
+            methods_tr = (
+                item(am_tr[0], l_lr, latest_r[i], "latest_robust_zscore", tpl["latest_robust_zscore"],
+                     tx_lr[l_lr].format(e=e, g=g, v=v_lr, med=med, mean=v_mr, ml=ml, p=latest_period))
+                + ","
+                + item(am_tr[1], l_mr, mean_r[i], "mean_robust_zscore", tpl["mean_robust_zscore"],
+                       tx_mr[l_mr].format(e=e, g=g, v=v_mr, med=med, lat=v_lr, ml=ml))
+            )  # fmt: skip
+            method_sp = item(
+                am_sl, l_sp, spct[i], "slope_percentile", tpl_sp,
+                tx_sp[l_sp].format(e=e, g=g, v=_fmt4(spct_f[i])),
+            )  # fmt: skip
+            yield (
+                f'{{"entity":{ents.entity_json[i]},{head_metric}'
+                f"{timeline_fmt % tuple(value_rows[i].split(','))}]}},"
+                f'"temporal_runtime":{{"observed_count":{obs[i]},"missing_count":{missing[i]},'
+                f'"coverage_ratio":{coverage[i]},"fill_strategy":"null"}}}}],'
+                f'"metadata":{{"encounters":{t_enc[i]},{ents.facility_meta[i]},'
+                f'"losOutliers":{t_out[i]},"uniquePatients":{t_uniq[i]},'
+                f'"losMeanObservedDays":{t_obs[i]},"losMeanExpectedDays":{t_exp[i]},'
+                f'"losVarianceDays":{t_var[i]},"per_period":{{"encounters":[{pp_enc[i]}],'
+                f'"losOutliers":[{pp_out[i]}],"uniquePatients":[{pp_uniq[i]}],'
+                f'"losMeanObservedDays":[{pp_obs[i]}],"losMeanExpectedDays":[{pp_exp[i]}],'
+                f'"losVarianceDays":[{pp_var[i]}]}}}},"statistical_methods":['
+                f'{ts_head}{mean_s[i]},"observations":{obs[i]},"periods":{months},'
+                f'"latest_simple_zscore":{latest_s[i]},"latest_period":"{latest_period}",'
+                f'"percentile_rank":{pr_s[i]},"suppressed":{sup[i]},'
+                f'"per_period_simple_zscores":[{zs_rows[i]}]}},{ts_prof}{methods_ts}]}}],{runtime}}},'
+                f'{tr_head}{mean_r[i]},"observations":{obs[i]},"periods":{months},'
+                f'"latest_robust_zscore":{latest_r[i]},"latest_period":"{latest_period}",'
+                f'"percentile_rank":{pr_r[i]},"peer_median":{pmed[i]},"peer_mad":{pmad[i]},'
+                f'"winsor_applied":false,"suppressed":{sup[i]},'
+                f'"per_period_robust_zscores":[{zr_rows[i]}]}},{tr_prof}{methods_tr}]}}],{runtime}}},'
+                f'{sl_head}{slope[i]},"slope_weighted":{slope[i]},"acceleration":{accel[i]},'
+                f'"end_start_delta":{delta[i]},"period_count":{obs[i]},'
+                f'"trend_direction":{direction[i]},"percentile_rank":{spct[i]},'
+                f'"momentum":{momentum[i]},"suppressed":{ssup[i]},"slope_percentile":{spct[i]}}},'
+                f"{sl_prof}{method_sp}]}}],{runtime}}}]}}\n"
+            )
 
     # -- classifications --------------------------------------------------------------------
 
@@ -1987,9 +2141,9 @@ class RunWriter:
         ents: EntitySet,
         ts: TrendStats,
         astats: AggregateStats,
-        out: TextIO,
-        writer: Any,
+        task: TaskResult,
     ) -> None:
+        """Classification rows of one aggregate node into the task's part files."""
         size = ents.size
         with np.errstate(invalid="ignore", all="ignore"):
             present = ~np.isnan(ts.zs)
@@ -2002,77 +2156,84 @@ class RunWriter:
             )
             max_dev = np.where(counts > 0, np.abs(filled).max(axis=1), np.nan)
         agg_z = ts.mean_s
-        z_s = _cells(agg_z)
-        sp_s = _cells(ts.slope_pct)
-        acc_s = _cells(ts.acceleration)
-        std_s = _cells(z_std)
-        dev_s = _cells(max_dev)
-        stamps = self.clock.series(612.0 + self._class_offset, size, 157, "+00:00")
-        self._class_offset += size * 157e-6 + 0.05
-        dim_pos = {d: i for i, d in enumerate(node.dims)}
-        buf: list[str] = []
+        z_s, sp_s, acc_s = _cells(agg_z), _cells(ts.slope_pct), _cells(ts.acceleration)
+        std_s, dev_s = _cells(z_std), _cells(max_dev)
+        z_f, sp_f, acc_f = agg_z.tolist(), ts.slope_pct.tolist(), ts.acceleration.tolist()
+        std_f, dev_f = z_std.tolist(), max_dev.tolist()
+        suppressed = astats.suppressed.tolist()
         obs = ts.observations.tolist()
-        for i in range(size):
-            suppressed = bool(astats.suppressed[i])
-            cls = classify(
-                float(agg_z[i]),
-                float(ts.slope_pct[i]),
-                float(ts.acceleration[i]),
-                float(z_std[i]),
-                float(max_dev[i]),
-                obs[i],
-                suppressed,
-            )
-            low, high = SEVERITY_RANGES[cls.signal_type]
-            self._distribution[cls.signal_type] = self._distribution.get(cls.signal_type, 0) + 1
-            self._severities.append(cls.severity)
-            refinements = ",".join(
-                f'{{"factor":"{f}","adjustment":{a},"reason":{_jstr(r)}}}'
-                for f, a, r in cls.refinements
-            )
-            sup = "true" if suppressed else "false"
-            buf.append(
-                f'{{"run_id":"{self.run_id}","node_id":"{node.id}","metric_id":"{node.metric_id}",'
-                f'"entity_key":{ents.key_json[i]},"signal_type":"{cls.signal_type}",'
-                f'"severity":{cls.severity},"severity_range":[{low},{high}],"inputs":{{'
-                f'"aggregate_zscore":{z_s[i]},"slope_percentile":{sp_s[i]},"acceleration":{acc_s[i]},'
-                f'"zscore_std":{std_s[i]},"max_abs_deviation":{dev_s[i]}}},"derived_indicators":{{'
-                f'"position":"{cls.position}","trend":"{cls.trend}","momentum":"{cls.momentum}",'
-                f'"consistency":"{cls.consistency}","has_spike":{"true" if cls.has_spike else "false"}}},'
-                f'"classification_reasoning":{_jstr(cls.reasoning)},"severity_calculation":{{'
-                f'"base_severity":{cls.base},"refinements":[{refinements}],"final_severity":{cls.severity}}},'
-                f'"suppressed":{sup},"period_count":{obs[i]},"magnitude_tier":null,"trajectory_tier":null,'
-                f'"consistency_tier":null,"coefficient_of_variation":null,"timestamp":"{stamps[i]}"}}\n'
-            )
-            key = ents.keys[i]
-            writer.writerow(
-                [self.run_id, node.id, node.metric_id]
-                + [key[dim_pos[d]] if d in dim_pos else "" for d in self.class_dims]
-                + [
-                    cls.signal_type,
-                    cls.severity,
-                    low,
-                    high,
-                    _csv_float(agg_z[i]),
-                    _csv_float(ts.slope_pct[i]),
-                    _csv_float(ts.acceleration[i]),
-                    _csv_float(z_std[i]),
-                    _csv_float(max_dev[i]),
-                    cls.position,
-                    cls.trend,
-                    cls.momentum,
-                    cls.consistency,
-                    cls.has_spike,
-                    suppressed,
-                    obs[i],
-                    stamps[i],
-                ]
-            )
-            if len(buf) >= _CHUNK_LINES:
-                out.write("".join(buf))
-                buf.clear()
-        out.write("".join(buf))
-        self.result.classification_lines += size
+        base = _CONTRIB_BASE + _TASK_SLOT * (len(self.agg_ids) + task.index) + 10.0
+        stamps = self.clock.series(base, size, 23, "+00:00")
+        dim_pos = [node.dims.index(d) if d in node.dims else -1 for d in self.class_dims]
+        lines: list[str] = []
+        task.classification_lines += size
+        with (
+            self._open(_part(task.index, "jsonl"), count=False) as out,
+            open(
+                self._path(_part(task.index, "csv")),
+                "w",
+                encoding="utf-8",
+                newline="",
+                buffering=_BUFFER,
+            ) as csv_out,
+        ):
+            writer = csv.writer(csv_out, lineterminator="\n")
+            for i in range(size):
+                cls = classify(z_f[i], sp_f[i], acc_f[i], std_f[i], dev_f[i], obs[i], suppressed[i])
+                low, high = SEVERITY_RANGES[cls.signal_type]
+                task.distribution[cls.signal_type] = task.distribution.get(cls.signal_type, 0) + 1
+                task.severities.append(cls.severity)
+                refinements = ",".join(
+                    f'{{"factor":"{f}","adjustment":{a},"reason":{_jstr(r)}}}'
+                    for f, a, r in cls.refinements
+                )
+                lines.append(
+                    f'{{"run_id":"{self.run_id}","node_id":"{node.id}","metric_id":"{node.metric_id}",'
+                    f'"entity_key":{ents.key_json[i]},"signal_type":"{cls.signal_type}",'
+                    f'"severity":{cls.severity},"severity_range":[{low},{high}],"inputs":{{'
+                    f'"aggregate_zscore":{z_s[i]},"slope_percentile":{sp_s[i]},'
+                    f'"acceleration":{acc_s[i]},"zscore_std":{std_s[i]},'
+                    f'"max_abs_deviation":{dev_s[i]}}},"derived_indicators":{{'
+                    f'"position":"{cls.position}","trend":"{cls.trend}","momentum":"{cls.momentum}",'
+                    f'"consistency":"{cls.consistency}",'
+                    f'"has_spike":{"true" if cls.has_spike else "false"}}},'
+                    f'"classification_reasoning":{_jstr(cls.reasoning)},"severity_calculation":{{'
+                    f'"base_severity":{cls.base},"refinements":[{refinements}],'
+                    f'"final_severity":{cls.severity}}},'
+                    f'"suppressed":{"true" if suppressed[i] else "false"},"period_count":{obs[i]},'
+                    f'"magnitude_tier":null,"trajectory_tier":null,"consistency_tier":null,'
+                    f'"coefficient_of_variation":null,"timestamp":"{stamps[i]}"}}\n'
+                )
+                key = ents.keys[i]
+                writer.writerow(
+                    [
+                        self.run_id,
+                        node.id,
+                        node.metric_id,
+                        *(key[p] if p >= 0 else "" for p in dim_pos),
+                        cls.signal_type,
+                        cls.severity,
+                        low,
+                        high,
+                        _csv_float(z_f[i]),
+                        _csv_float(sp_f[i]),
+                        _csv_float(acc_f[i]),
+                        _csv_float(std_f[i]),
+                        _csv_float(dev_f[i]),
+                        cls.position,
+                        cls.trend,
+                        cls.momentum,
+                        cls.consistency,
+                        cls.has_spike,
+                        suppressed[i],
+                        obs[i],
+                        stamps[i],
+                    ]
+                )
+                if len(lines) >= _CHUNK_LINES:
+                    out.write("".join(lines))
+                    lines.clear()
+            out.write("".join(lines))
 
     # -- contributions ------------------------------------------------------------------------
 
@@ -2083,12 +2244,13 @@ class RunWriter:
         parent: AggregateStats,
         child_ents: EntitySet,
         child: AggregateStats,
+        task: TaskResult,
     ) -> None:
         parent_node, child_node = edge.source, edge.target
         width = len(parent_node.dims)
         index = {key: i for i, key in enumerate(parent_ents.keys)}
         pidx = np.array([index[key[:width]] for key in child_ents.keys], dtype=np.int64)
-        parent_of = pidx.tolist()
+        parent_json = [parent_ents.key_json[p] for p in pidx.tolist()]
         weight = child_ents.enc.sum(axis=1).astype(np.float64)
         total = np.bincount(pidx, weights=weight, minlength=parent_ents.size)
         share = weight / total[pidx]
@@ -2100,51 +2262,60 @@ class RunWriter:
             f'{{"run_id":"{self.run_id}","parent_node_id":"{parent_node.id}",'
             f'"parent_node_file":"{parent_file}","parent_entity":'
         )
-        artifacts = self._artifacts.setdefault(parent_node.id, [])
-        for metric, child_values, parent_values in (
-            (child_node.metric_id, child.value, parent.value),
-            ("simple_zscore", child.simple, parent.simple),
-            ("robust_zscore", child.robust, parent.robust),
+        child_head = (
+            f'"child_node_id":"{child_node.id}","child_node_file":"{child_file}","child_entity":'
+        )
+        artifacts = task.artifacts.setdefault(parent_node.id, [])
+        size = child_ents.size
+        for j, (metric, child_values, parent_values) in enumerate(
+            (
+                (child_node.metric_id, child.value, parent.value),
+                ("simple_zscore", child.simple, parent.simple),
+                ("robust_zscore", child.robust, parent.robust),
+            )
         ):
             pv = parent_values[pidx]
             raw = share * child_values
             excess = share * (child_values - pv)
             cv_s, pv_s, raw_s, ex_s = _cells(child_values), _cells(pv), _cells(raw), _cells(excess)
-            name = f"{child_node.id}.{metric}.jsonl"
-            rel = f"analysis/contribution/{name}"
-            stamps = self.clock.series(540.0 + self._contrib_offset, child_ents.size, 41, "Z")
-            self._contrib_offset += child_ents.size * 41e-6 + 0.02
-            tail = f'"metric_id":"{metric}","method":"weighted_mean",'
-            assumptions = (
-                f'"assumptions":["child_metric={metric}","weighted_mean_parent"],"fallbacks":[],'
+            base = _CONTRIB_BASE + _TASK_SLOT * task.index + 8.0 * j
+            stamps = self.clock.series(base, size, 11, "Z")
+            middle = f'"metric_id":"{metric}","method":"weighted_mean","child_value":'
+            tail = (
+                f'"parent_statistics":null,"assumptions":["child_metric={metric}",'
+                f'"weighted_mean_parent"],"fallbacks":[],"missing_inputs":['
             )
-            with self._open(rel) as out:
-                buf: list[str] = []
-                for i in range(child_ents.size):
+
+            def lines(
+                cv_s: list[str] = cv_s,
+                pv_s: list[str] = pv_s,
+                raw_s: list[str] = raw_s,
+                ex_s: list[str] = ex_s,
+                stamps: list[str] = stamps,
+                middle: str = middle,
+                tail: str = tail,
+            ) -> Iterator[str]:
+                for i in range(size):
                     missing = []
                     if cv_s[i] == "null":
                         missing.append('"child_value"')
                     if pv_s[i] == "null":
                         missing.append('"parent_value"')
                     ce = child_ents.key_json[i]
-                    buf.append(
-                        f"{head}{parent_ents.key_json[parent_of[i]]},"
-                        f'"child_node_id":"{child_node.id}","child_node_file":"{child_file}",'
-                        f'"child_entity":{ce},{tail}"child_value":{cv_s[i]},"parent_value":{pv_s[i]},'
-                        f'"weight_field":"encounters","weight_value":{weight_s[i]},'
-                        f'"weight_share":{share_s[i]},"weighted_child_value":{raw_s[i]},'
-                        f'"contribution_value":{share_s[i]},"raw_component":{raw_s[i]},'
-                        f'"excess_over_parent":{ex_s[i]},"parent_statistics":null,{assumptions}'
-                        f'"missing_inputs":[{",".join(missing)}],"dataset_row_locator":{{"key":{ce}}},'
+                    yield (
+                        f"{head}{parent_json[i]},{child_head}{ce},{middle}{cv_s[i]},"
+                        f'"parent_value":{pv_s[i]},"weight_field":"encounters",'
+                        f'"weight_value":{weight_s[i]},"weight_share":{share_s[i]},'
+                        f'"weighted_child_value":{raw_s[i]},"contribution_value":{share_s[i]},'
+                        f'"raw_component":{raw_s[i]},"excess_over_parent":{ex_s[i]},{tail}'
+                        f'{",".join(missing)}],"dataset_row_locator":{{"key":{ce}}},'
                         f'"timestamp":"{stamps[i]}"}}\n'
                     )
-                    if len(buf) >= _CHUNK_LINES:
-                        out.write("".join(buf))
-                        buf.clear()
-                out.write("".join(buf))
-            self._jsonl_done(rel)
-            self.result.contribution_lines += child_ents.size
-            artifacts.append((metric, name, child_ents.size))
+
+            name = f"{child_node.id}.{metric}.jsonl"
+            self._write_lines(f"analysis/contribution/{name}", "", lines())
+            task.contribution_lines += size
+            artifacts.append((metric, name, size))
 
     # -- configuration and index files ---------------------------------------------------------
 
@@ -2504,7 +2675,8 @@ class RunWriter:
                 sort_keys=True,
             ),
         )
-        contrib_at = self.clock.at(600.134928)
+        tasks = len(self.agg_ids)
+        contrib_at = self.clock.at(_CONTRIB_BASE + _TASK_SLOT * tasks + 2.134928)
         parents = []
         for node in self.graph.nodes:
             artifacts = sorted(self._artifacts.get(node.id, []), key=lambda a: a[1])
@@ -2562,7 +2734,7 @@ class RunWriter:
             ),
         )
         total = len(self._severities)
-        class_done = 612.0 + self._class_offset + 0.2
+        class_done = _CONTRIB_BASE + _TASK_SLOT * 2 * tasks + 12.287751
         severity_stats = {
             "min": min(self._severities) if total else 0,
             "max": max(self._severities) if total else 0,

@@ -126,17 +126,25 @@ def column_moments(matrix: FloatArray) -> tuple[FloatArray, FloatArray, FloatArr
     return counts, means, stds
 
 
+def _column_medians(matrix: FloatArray) -> FloatArray:
+    """Per column median ignoring NaN (same result as np.median of the non-null cells)."""
+    ordered = np.sort(matrix, axis=0)  # NaN sorts last
+    counts = (~np.isnan(matrix)).sum(axis=0)
+    cols = np.arange(matrix.shape[1])
+    low = np.maximum((counts - 1) // 2, 0)
+    high = np.maximum(counts // 2, 0)
+    with np.errstate(invalid="ignore"):
+        medians = (ordered[low, cols] + ordered[high, cols]) / 2.0
+    return np.where(counts > 0, medians, np.nan)
+
+
 def column_median_mad(matrix: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Per column: median and 1.4826 x MAD, ignoring NaN (NaN for empty columns)."""
-    medians = np.full(matrix.shape[1], np.nan)
-    mads = np.full(matrix.shape[1], np.nan)
-    for t in range(matrix.shape[1]):
-        col = matrix[:, t]
-        col = col[~np.isnan(col)]
-        if col.size:
-            med = np.median(col)
-            medians[t] = med
-            mads[t] = MAD_SCALE * np.median(np.abs(col - med))
+    if matrix.shape[0] == 0:
+        empty = np.full(matrix.shape[1], np.nan)
+        return empty, empty.copy()
+    medians = _column_medians(matrix)
+    mads = MAD_SCALE * _column_medians(np.abs(matrix - medians))
     return medians, mads
 
 
@@ -191,8 +199,14 @@ def accelerations(matrix: FloatArray) -> FloatArray:
 def end_start_deltas(matrix: FloatArray) -> FloatArray:
     """Mean of the last two observed values minus mean of the first two (NaN if < 4 observed)."""
     out = np.full(matrix.shape[0], np.nan)
-    for i, row in enumerate(matrix):
-        obs = row[~np.isnan(row)]
+    if matrix.shape[1] < 4:
+        complete = np.zeros(matrix.shape[0], dtype=bool)
+    else:
+        complete = ~np.isnan(matrix).any(axis=1)
+        m = matrix[complete]
+        out[complete] = (m[:, -1] + m[:, -2]) / 2.0 - (m[:, 0] + m[:, 1]) / 2.0
+    for i in np.nonzero(~complete)[0].tolist():
+        obs = matrix[i][~np.isnan(matrix[i])]
         if obs.size >= 4:
             out[i] = (obs[-1] + obs[-2]) / 2.0 - (obs[0] + obs[1]) / 2.0
     return out

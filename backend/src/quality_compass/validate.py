@@ -328,7 +328,7 @@ class RunValidator:
 
     def _check_run_id(self, rel: str, value: Any, line: int | None = None) -> None:
         if value != self.run_id:
-            self.err("9.1-1", rel, line, f"run_id {value!r} != folder name {self.run_id!r}")
+            self.err("9.1-1", rel, line, f"run_id {value!r} != run folder {self.run_id!r}")
 
     def _structure(self) -> None:
         manifest = self._json("run_manifest.json")
@@ -338,7 +338,10 @@ class RunValidator:
         index = self._json("results/index.json")
         self.bundle = bundle if isinstance(bundle, dict) else {}
         if not re.fullmatch(r"\d{14}", self.run_id):
+            # Not a run folder name (e.g. a copy): compare everything with the manifest's id.
             self.warn("1", ".", None, f"run folder name {self.run_id!r} is not a 14-digit run id")
+            if isinstance(manifest, dict) and isinstance(manifest.get("run_id"), str):
+                self.run_id = manifest["run_id"]
         for rel, doc in (
             ("run_manifest.json", manifest),
             ("run_manifest.semantic.json", semantic),
