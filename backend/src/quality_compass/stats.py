@@ -199,10 +199,9 @@ def accelerations(matrix: FloatArray) -> FloatArray:
 def end_start_deltas(matrix: FloatArray) -> FloatArray:
     """Mean of the last two observed values minus mean of the first two (NaN if < 4 observed)."""
     out = np.full(matrix.shape[0], np.nan)
-    if matrix.shape[1] < 4:
-        complete = np.zeros(matrix.shape[0], dtype=bool)
-    else:
-        complete = ~np.isnan(matrix).any(axis=1)
+    complete: npt.NDArray[np.bool_] = np.zeros(matrix.shape[0], dtype=bool)
+    if matrix.shape[1] >= 4:
+        complete = np.asarray(~np.isnan(matrix).any(axis=1), dtype=bool)
         m = matrix[complete]
         out[complete] = (m[:, -1] + m[:, -2]) / 2.0 - (m[:, 0] + m[:, 1]) / 2.0
     for i in np.nonzero(~complete)[0].tolist():
