@@ -50,16 +50,18 @@ def demo_synthetic_run() -> Path:
     out = qc_home() / "demo_runs"
     run_dir = out / str(DEMO_SYNTHETIC["graph"]) / str(DEMO_SYNTHETIC["run_id"])
     if not (run_dir / "results" / "nodes").is_dir():
-        generate_run(
-            out,
+        result = generate_run(
             GenerateOptions(
+                out_dir=out,
                 facilities=int(DEMO_SYNTHETIC["facilities"]),
                 months=int(DEMO_SYNTHETIC["months"]),
                 seed=int(DEMO_SYNTHETIC["seed"]),
                 run_id=str(DEMO_SYNTHETIC["run_id"]),
                 graph=str(DEMO_SYNTHETIC["graph"]),
-            ),
+                overwrite=True,
+            )
         )
+        run_dir = result.run_dir
     return run_dir
 
 
