@@ -17,6 +17,8 @@ never held whole (except the legacy unsharded ``results/nodes/*.json`` layout).
 from __future__ import annotations
 
 import csv
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg import sql
+from psycopg.copy import LibpqWriter
 
 from quality_compass import __version__
 from quality_compass.config import DbSettings
@@ -58,6 +61,7 @@ from quality_compass.schemas import (
 )
 
 COPY_CHUNK = 4 << 20  # bytes handed to COPY at a time
+COPY_QUEUE_CHUNKS = 8  # chunks prepared ahead of the server (bounds memory: 32 MB)
 KEPT_REJECTS = 1000  # rejects kept in memory / stored per load
 REJECT_TEXT_LIMIT = 2000  # characters of an offending line stored
 SHOWN_REJECTS = 10  # rejects listed in an error message
@@ -134,6 +138,49 @@ def _escape(data: bytes) -> bytes:
 
 def _field(text: str) -> bytes:
     return _escape(text.encode())
+
+
+class BoundedQueuedWriter(LibpqWriter):
+    """COPY writer that sends from a worker thread, with at most a few chunks queued.
+
+    Parsing and validating (Python, this thread) then overlaps with PostgreSQL's jsonb
+    parsing (the server process): while the server digests one chunk, the next ones are
+    prepared. With psycopg's plain writer the two alternate, because a unix socket buffers
+    only a few hundred kilobytes. The queue is bounded, so memory stays flat however much
+    faster one side is.
+    """
+
+    def __init__(self, cursor: psycopg.Cursor[Any], max_chunks: int = COPY_QUEUE_CHUNKS) -> None:
+        super().__init__(cursor)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=max_chunks)
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def _work(self) -> None:
+        try:
+            while (data := self._queue.get()) is not None:
+                LibpqWriter.write(self, data)
+        except BaseException as exc:
+            self._error = exc
+            while self._queue.get() is not None:  # unblock the producer
+                pass
+
+    def write(self, data: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="qc-copy-writer", daemon=True)
+            self._thread.start()
+        self._queue.put(bytes(data))
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+        if self._error is not None and exc is None:
+            raise self._error
+        super().finish(exc)
 
 
 ProgressCallback = Callable[[int], None]
@@ -660,7 +707,7 @@ def _load_transaction(
                 cols=sql.SQL(", ").join(map(sql.Identifier, table.copy_columns)),
             )
             count = 0
-            with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+            with conn.cursor() as cur, cur.copy(copy_sql, writer=BoundedQueuedWriter(cur)) as copy:
                 buffer = bytearray()
                 for row in rows:
                     if report.reject_count > allowed:
@@ -668,10 +715,10 @@ def _load_transaction(
                     buffer += row
                     count += 1
                     if len(buffer) >= COPY_CHUNK:
-                        copy.write(bytes(buffer))
+                        copy.write(buffer)
                         buffer = bytearray()
                 if buffer and report.reject_count <= allowed:
-                    copy.write(bytes(buffer))
+                    copy.write(buffer)
             report.rows[table.name] = count
         if report.reject_count > allowed:
             raise LoadRejected(_rejection_message(report, allowed))
