@@ -64,7 +64,7 @@ final as (
         pivoted.slope_anomaly,
 
         -- measures
-        coalesce(pivoted.anomaly_count, 0) as anomaly_count
+        coalesce(pivoted.anomaly_count, 0)::integer as anomaly_count
 
     from statistical_methods
     left join pivoted

@@ -1,15 +1,14 @@
 -- int_nodes
 -- Grain:  one row per node per run (run_id, canonical_node_id): every node of graph.json,
 --         plus any loaded node file graph.json does not list.
--- Source: stg_graph_nodes, stg_nodes, stg_node_edges, stg_taxonomy_metrics,
+-- Source: stg_graph_nodes, stg_nodes, int_node_twins, stg_taxonomy_metrics,
 --         stg_taxonomy_dimensions.
 -- Rule:   is_loaded says whether the node's result file was loaded (real runs classify
 --         entities of multi-dimension nodes whose files are missing). groupby_label names
 --         the entity grain with the run's taxonomy display names ("Service Line",
 --         'Facility-wide' for facility-only nodes); domain is the taxonomy domain of the
 --         metric, else a name heuristic. temporal_node_id is the aggregate node's trends_to
---         twin (the finest grain of var temporal_grain_preference when there are several);
---         aggregate_node_id is the reverse link on the temporal node.
+--         twin (int_node_twins); aggregate_node_id is the reverse link on the temporal node.
 
 with
 
@@ -25,15 +24,24 @@ loaded_nodes as (
 
 ),
 
-trends_to_edges as (
+node_twins as (
 
     select
         run_id,
-        canonical_node_id,
-        related_node_id,
-        edge_direction
-    from {{ ref('stg_node_edges') }}
-    where edge_type = 'trends_to'
+        aggregate_node_id,
+        temporal_node_id
+    from {{ ref('int_node_twins') }}
+
+),
+
+twin_parents as (
+
+    select
+        run_id,
+        temporal_node_id,
+        min(aggregate_node_id) as aggregate_node_id
+    from node_twins
+    group by run_id, temporal_node_id
 
 ),
 
@@ -87,29 +95,6 @@ nodes as (
 
 ),
 
-twins as (
-
-    select
-        trends_to_edges.run_id,
-        trends_to_edges.canonical_node_id,
-        trends_to_edges.related_node_id,
-        trends_to_edges.edge_direction,
-        row_number() over (
-            partition by trends_to_edges.run_id, trends_to_edges.canonical_node_id, trends_to_edges.edge_direction
-            order by
-                coalesce(
-                    array_position(
-                        {{ text_array_literal(var('temporal_grain_preference')) }},
-                        {{ extract_feature_type('trends_to_edges.related_node_id', 'time_grain') }}
-                    ),
-                    {{ var('temporal_grain_preference') | length + 1 }}
-                ),
-                trends_to_edges.related_node_id
-        ) as preference
-    from trends_to_edges
-
-),
-
 final as (
 
     select
@@ -118,8 +103,8 @@ final as (
         nodes.run_id,
         nodes.canonical_node_id,
         nodes.metric_id,
-        temporal_twins.related_node_id as temporal_node_id,
-        aggregate_twins.related_node_id as aggregate_node_id,
+        node_twins.temporal_node_id,
+        twin_parents.aggregate_node_id,
 
         -- dimensions
         nodes.group_by_set,
@@ -158,16 +143,12 @@ final as (
         nodes.is_loaded
 
     from nodes
-    left join twins as temporal_twins
-        on nodes.run_id = temporal_twins.run_id
-        and nodes.canonical_node_id = temporal_twins.canonical_node_id
-        and temporal_twins.edge_direction = 'child'
-        and temporal_twins.preference = 1
-    left join twins as aggregate_twins
-        on nodes.run_id = aggregate_twins.run_id
-        and nodes.canonical_node_id = aggregate_twins.canonical_node_id
-        and aggregate_twins.edge_direction = 'parent'
-        and aggregate_twins.preference = 1
+    left join node_twins
+        on nodes.run_id = node_twins.run_id
+        and nodes.canonical_node_id = node_twins.aggregate_node_id
+    left join twin_parents
+        on nodes.run_id = twin_parents.run_id
+        and nodes.canonical_node_id = twin_parents.temporal_node_id
     left join taxonomy_metrics
         on nodes.run_id = taxonomy_metrics.run_id
         and nodes.metric_id = taxonomy_metrics.metric_id

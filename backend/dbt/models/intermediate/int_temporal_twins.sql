@@ -1,7 +1,7 @@
 -- int_temporal_twins
 -- Grain:  one row per aggregate entity whose node has a trends_to twin node
 --         (aggregate_entity_result_id).
--- Source: int_nodes, stg_entity_results, int_statistical_methods_agg,
+-- Source: int_node_twins, stg_entity_results, int_statistical_methods_agg,
 --         int_node_percentile_bands.
 -- Rule:   an aggregate entity's trend lives in its temporal twin: the entity with the
 --         same entity_key in the node its node trends_to (format spec 8). The twin gives
@@ -12,15 +12,13 @@
 
 with
 
-nodes as (
+node_twins as (
 
     select
         run_id,
-        canonical_node_id,
+        aggregate_node_id,
         temporal_node_id
-    from {{ ref('int_nodes') }}
-    where is_aggregate
-        and temporal_node_id is not null
+    from {{ ref('int_node_twins') }}
 
 ),
 
@@ -64,13 +62,13 @@ aggregate_entities as (
         entities.entity_result_id as aggregate_entity_result_id,
         entities.run_id,
         entities.canonical_node_id as aggregate_node_id,
-        nodes.temporal_node_id,
+        node_twins.temporal_node_id,
         entities.entity_key,
         entities.facility_id
     from entities
-    inner join nodes
-        on entities.run_id = nodes.run_id
-        and entities.canonical_node_id = nodes.canonical_node_id
+    inner join node_twins
+        on entities.run_id = node_twins.run_id
+        and entities.canonical_node_id = node_twins.aggregate_node_id
     where entities.is_aggregate
 
 ),
