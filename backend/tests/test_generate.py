@@ -412,8 +412,11 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
-def test_same_seed_same_bytes_for_any_worker_count(tmp_path: Path) -> None:
+def test_same_seed_same_bytes_for_any_worker_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first = generate_run(small(tmp_path / "a", facilities=25, workers=2))
+    monkeypatch.setattr("quality_compass.generate._BLOCK", 7)  # serialisation block size
     second = generate_run(small(tmp_path / "b", facilities=25, workers=1))
     assert _tree(first.run_dir) == _tree(second.run_dir)
     other = generate_run(small(tmp_path / "c", facilities=25, seed=8))

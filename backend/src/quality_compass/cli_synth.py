@@ -86,6 +86,12 @@ def register(app: typer.Typer) -> None:
         overwrite: Annotated[
             bool, typer.Option("--overwrite", help="Replace an existing run folder.")
         ] = False,
+        workers: Annotated[
+            int,
+            typer.Option(
+                "--workers", help="Worker processes (0: min(2, CPUs)); output is identical."
+            ),
+        ] = 0,
     ) -> None:
         """Write a synthetic Project Needle run in the exact real format."""
         from quality_compass.generate import GenerateOptions, Knobs, generate_run, parse_size
@@ -110,6 +116,7 @@ def register(app: typer.Typer) -> None:
             ),
             graphviz=graphviz,
             overwrite=overwrite,
+            workers=workers,
         )
         result = generate_run(options)
         out_console.print(f"[bold]run[/]: {result.run_dir}")

@@ -1457,6 +1457,64 @@ _CSV_HEADER_TAIL = (
 )
 
 
+#: Entities are serialised in blocks, so a node's text never sits in memory at once.
+_BLOCK = 4096
+_ENTITY_ROWS = (
+    "facility",
+    "keys",
+    "enc",
+    "observed",
+    "gappy",
+    "exp_days",
+    "obs_days",
+    "unique",
+    "outliers",
+    "entity_json",
+    "key_json",
+    "labels",
+    "facility_meta",
+)
+_AGG_ROWS = (
+    "value",
+    "simple",
+    "robust",
+    "peer_mean",
+    "peer_std",
+    "percentile",
+    "peer_count",
+    "suppressed",
+)
+_TREND_ROWS = (
+    "zs",
+    "zr",
+    "mean_s",
+    "mean_r",
+    "latest_s",
+    "latest_r",
+    "pr_s",
+    "pr_r",
+    "peer_median",
+    "peer_mad",
+    "suppressed",
+    "observations",
+    "slope",
+    "acceleration",
+    "delta",
+    "slope_pct",
+    "slope_suppressed",
+)
+
+
+def _blocks(size: int) -> Iterator[slice]:
+    for start in range(0, size, _BLOCK):
+        yield slice(start, min(start + _BLOCK, size))
+
+
+def _rows_of(obj: Any, names: Sequence[str], rows: slice) -> Any:
+    """A shallow copy of a per-entity dataclass restricted to a block of entities."""
+    return replace(obj, **{name: getattr(obj, name)[rows] for name in names})
+
+
 def _part(index: int, suffix: str) -> str:
     return f"analysis/classification/.part-{index:05d}.{suffix}"
 
@@ -1881,9 +1939,14 @@ class RunWriter:
         task.node_counts[node.id] = ents.size
         task.entity_lines += ents.size
         header = self._header(node, self._agg_header_methods(node, astats), ents.size)
-        self._write_lines(
-            f"results/nodes/{node.file_name}", header, self._agg_lines(node, ents, astats)
+        lines = (
+            line
+            for sl in _blocks(ents.size)
+            for line in self._agg_lines(
+                node, _rows_of(ents, _ENTITY_ROWS, sl), _rows_of(astats, _AGG_ROWS, sl)
+            )
         )
+        self._write_lines(f"results/nodes/{node.file_name}", header, lines)
 
     def _agg_lines(self, node: NodeSpec, ents: EntitySet, astats: AggregateStats) -> Iterator[str]:
         labels = (*stats.TIER_LABELS, stats.NO_SCORE)
@@ -1953,7 +2016,16 @@ class RunWriter:
         task.node_counts[node.id] = ents.size
         task.entity_lines += ents.size
         header = self._header(node, self._trend_header_methods(node, ts), ents.size)
-        lines = self._trend_lines(node, ents, values, ts)
+        lines = (
+            line
+            for sl in _blocks(ents.size)
+            for line in self._trend_lines(
+                node,
+                _rows_of(ents, _ENTITY_ROWS, sl),
+                values[sl],
+                _rows_of(ts, _TREND_ROWS, sl),
+            )
+        )
         self._write_lines(f"results/nodes/{node.file_name}", header, lines)
 
     def _per_period_strings(
@@ -2398,9 +2470,11 @@ class RunWriter:
                 else f"Facility {short} distribution against peer cohort (annual)"
             )
         phrase = " and ".join(DIM_PHRASES.get(d, d) for d in node.dims[1:])
-        return (
-            f"Monthly {short} trend by {phrase}" if node.temporal else f"Annual {short} by {phrase}"
-        )
+        if node.dims[1:] == ["vizientServiceLine"]:  # the real runs' wording
+            annual, monthly = "by Vizient service line", "by service line"
+        else:
+            annual = monthly = f"segmented by {phrase}"
+        return f"Monthly {short} trend {monthly}" if node.temporal else f"Annual {short} {annual}"
 
     def _rationale(self, edge: EdgeSpec) -> str:
         short = self._short_metric(edge.source.metric_id)
@@ -2817,6 +2891,8 @@ def _check(options: GenerateOptions) -> None:
             datetime.strptime(options.run_id, "%Y%m%d%H%M%S")
         except ValueError:
             raise GenerateError(f"--run-id is not a valid timestamp: {options.run_id!r}") from None
+    if options.workers < 0:
+        raise GenerateError(f"--workers must be 0 (automatic) or more, got {options.workers}")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", options.graph):
         raise GenerateError(f"--graph must be a simple folder name, got {options.graph!r}")
     if not re.fullmatch(r"\d{4}(0[1-9]|1[0-2])", options.end_period):
