@@ -22,6 +22,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -366,6 +367,25 @@ class RunValidator:
                     f"metadata_bundle_version {semantic.get('metadata_bundle_version')!r} != "
                     f"bundle version {self.bundle.get('version')!r}",
                 )
+        if (
+            isinstance(manifest, dict)
+            and isinstance(index, dict)
+            and index.get("created_at") != manifest.get("started_at")
+        ):
+            self.err(
+                "5.1",
+                "results/index.json",
+                None,
+                f"created_at {index.get('created_at')!r} != run_manifest started_at "
+                f"{manifest.get('started_at')!r}",
+            )
+        for rel, doc, key in (
+            ("run_manifest.json", manifest, "started_at"),
+            ("run_manifest.semantic.json", semantic, "generated_at"),
+            ("metadata_bundle.json", bundle, "generated_at"),
+        ):
+            if isinstance(doc, dict):
+                self._timestamp(rel, doc.get(key), key)
         if isinstance(graph, dict):
             self._graph(graph)
         self._yaml_files()
@@ -411,6 +431,11 @@ class RunValidator:
                     )
             if manifest.get("run_label") is None:
                 self.err("1", "run_manifest.json", None, "run_label missing")
+
+    def _timestamp(self, rel: str, value: Any, key: str) -> None:
+        """ISO timestamps in any of the observed styles (spec 2.2), parsed leniently."""
+        if not isinstance(value, str) or parse_timestamp(value) is None:
+            self.warn("2.2", rel, None, f"{key} {value!r} is not an ISO-8601 timestamp")
 
     def _graph(self, graph: dict[str, Any]) -> None:
         metrics = {m.get("metric_id") for m in self.bundle.get("metrics", [])}
@@ -541,6 +566,7 @@ class RunValidator:
         if not isinstance(index, dict):
             return
         self._check_run_id(rel_index, index.get("run_id"))
+        self._timestamp(rel_index, index.get("generated_at"), "generated_at")
         listed = [p.get("parent_node_id") for p in index.get("parents", [])]
         missing = sorted(set(self.nodes) - set(listed))
         if missing:
@@ -1661,6 +1687,7 @@ class ClassificationChecker:
         ):
             if isinstance(doc, dict):
                 v._check_run_id(rel, doc.get("run_id"))
+                v._timestamp(rel, doc.get("generated_at"), "generated_at")
         csv_path = v.root / self.CSV
         if not csv_path.is_file():
             v.err("1", self.CSV, None, "required file missing")
@@ -2043,6 +2070,17 @@ _CSV_FIXED = {
     "period_count",
     "timestamp",
 }
+
+
+def parse_timestamp(text: str) -> datetime | None:
+    """Parse the timestamp styles of real runs, including the malformed ``+00:00Z``."""
+    cleaned = text[:-1] + "+00:00" if text.endswith("Z") else text
+    if re.search(r"[+-]\d\d:\d\d\+00:00$", cleaned):
+        cleaned = cleaned[: -len("+00:00")]
+    try:
+        return datetime.fromisoformat(cleaned)
+    except ValueError:
+        return None
 
 
 def _csv_num(text: str | None) -> float:
