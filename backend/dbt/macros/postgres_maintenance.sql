@@ -13,7 +13,10 @@
     VACUUM without auto-begin, so the server runs it outside any transaction. -#}
 
 {% macro analyze_table() -%}
-    analyze {{ this }}
+    {#- views and ephemeral models have no statistics of their own: render nothing (skipped) -#}
+    {%- if config.get('materialized') in ['table', 'incremental', 'snapshot', 'seed'] -%}
+        analyze {{ this }}
+    {%- endif -%}
 {%- endmacro %}
 
 
