@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -19,6 +20,8 @@ from psycopg import sql
 
 from quality_compass.config import DbSettings, sample_runs_dir
 from quality_compass.db import resolve_settings
+from quality_compass.dbt_runner import DbtResult, run_dbt
+from quality_compass.load import load_run
 
 TESTS_DIR = Path(__file__).parent
 SAMPLE_RUNS = sample_runs_dir()
@@ -84,3 +87,76 @@ def run_copy(tmp_path: Path) -> Callable[..., Path]:
         return target
 
     return make
+
+
+# -- dbt warehouse: one database, every sample run (+ a complete synthetic run), ONE build ---
+
+#: The synthetic run the warehouse adds: small, complete (multi-dimension node files,
+#: contribution JSONL, classifications.jsonl), two metrics, deterministic.
+WAREHOUSE_SYNTHETIC = {
+    "facilities": 40,
+    "months": 12,
+    "metrics": 2,
+    "seed": 7,
+    "run_id": "20260201090000",
+    "graph": "warehouse_synthetic",
+}
+
+
+@dataclass
+class Warehouse:
+    """A database with runs loaded and the whole dbt project built once (``dbt build``).
+
+    ``runs`` maps a short name (``container``, ``host``, ``synthetic``) to the run folder;
+    ``build`` is the build's DbtResult (``build.run_results`` holds dbt's run_results.json).
+    Tests must not change its data; tests that need to (e.g. ageing rows) use their own
+    database.
+    """
+
+    settings: DbSettings
+    runs: dict[str, Path]
+    build: DbtResult
+    target_path: Path
+
+    def query(self, statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        with psycopg.connect(self.settings.conninfo()) as conn:
+            return conn.execute(statement, params).fetchall()  # type: ignore[arg-type]
+
+    def results_with_status(self, *statuses: str) -> list[dict[str, object]]:
+        return [
+            result
+            for result in (self.build.run_results or {}).get("results", [])
+            if result.get("status") in statuses
+        ]
+
+
+def _synthetic_run(out_dir: Path) -> Path | None:
+    """Generate the warehouse's synthetic run, or None when the generator is unavailable."""
+    try:
+        from quality_compass.generate import GenerateOptions, generate_run
+    except ImportError:  # pragma: no cover - the generator predates these tests
+        return None
+    options = GenerateOptions(out_dir=out_dir, **WAREHOUSE_SYNTHETIC)  # type: ignore[arg-type]
+    return generate_run(options).run_dir
+
+
+@pytest.fixture(scope="session")
+def warehouse(
+    database_factory: Callable[[str], DbSettings], tmp_path_factory: pytest.TempPathFactory
+) -> Warehouse:
+    """Both bundled real runs and one complete synthetic run, loaded and built by dbt once.
+
+    ``dbt build`` also loads the seeds (no separate ``dbt seed``) and runs every model, unit
+    test and data test; dbt costs ~6 s per invocation, so the session shares this build.
+    The build may fail: tests assert on ``warehouse.build`` themselves.
+    """
+    settings = database_factory("qc_test_warehouse")
+    runs: dict[str, Path] = {"container": CONTAINER_RUN, "host": HOST_RUN}
+    synthetic = _synthetic_run(tmp_path_factory.mktemp("warehouse_runs"))
+    if synthetic is not None:
+        runs["synthetic"] = synthetic
+    for run_dir in runs.values():
+        load_run(run_dir, settings)
+    target_path = tmp_path_factory.mktemp("warehouse_dbt_target")
+    build = run_dbt(["build"], settings, target_path=target_path, stream=False, check=False)
+    return Warehouse(settings=settings, runs=runs, build=build, target_path=target_path)
