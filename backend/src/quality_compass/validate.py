@@ -1500,7 +1500,12 @@ class NodeChecker:
                 self.groups[next(iter(self.groups))].lines,
                 strict=True,
             ):
-                if not row["tr_sup"] and not _close(row["peer_median"], arrays["p50"][-1]):
+                p50 = arrays["p50"][-1]  # null when the period's percentiles are suppressed
+                if (
+                    not row["tr_sup"]
+                    and not math.isnan(p50)
+                    and not _close(row["peer_median"], p50)
+                ):
                     self.err(
                         "9.3-17",
                         line,
