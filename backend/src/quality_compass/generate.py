@@ -423,14 +423,6 @@ META_COLUMNS = (
     "losMeanExpectedDays",
     "losVarianceDays",
 )
-PER_PERIOD_COLUMNS = (
-    "encounters",
-    "losOutliers",
-    "uniquePatients",
-    "losMeanObservedDays",
-    "losMeanExpectedDays",
-    "losVarianceDays",
-)
 _INT_COLUMNS = frozenset({"encounters", "losOutliers", "uniquePatients"})
 
 _CHUNK_LINES = 2000
@@ -543,12 +535,6 @@ def dumps_compact(obj: Any) -> str:
 def _jstr(text: str) -> str:
     """A JSON string literal, ASCII-escaped (same bytes as Python's json)."""
     return encode_basestring_ascii(text)
-
-
-def _num(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "null"
-    return orjson.dumps(value).decode()
 
 
 def _cells(vector: npt.NDArray[Any]) -> list[str]:

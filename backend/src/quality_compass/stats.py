@@ -101,16 +101,6 @@ def midpoint_percentiles(values: FloatArray) -> FloatArray:
     return out
 
 
-def midpoint_percentile_of(value: float, population: FloatArray) -> float:
-    """Midpoint percentile of one value within a population (NaNs ignored)."""
-    present = population[~np.isnan(population)]
-    if not present.size or math.isnan(value):
-        return math.nan
-    below = np.count_nonzero(present < value)
-    equal = np.count_nonzero(present == value)
-    return 100.0 * (below + 0.5 * equal) / present.size
-
-
 # -- cross-sectional (per period) statistics ------------------------------------------------
 
 
@@ -173,12 +163,6 @@ def ols_slopes(matrix: FloatArray, index: FloatArray | None = None) -> FloatArra
     return np.where((n >= 2) & (sxx > 0), slope, np.nan)
 
 
-def ols_slope(values: Sequence[float | None]) -> float:
-    """OLS slope of one series against its index; missing values are skipped."""
-    row = np.array([[math.nan if v is None else float(v) for v in values]], dtype=np.float64)
-    return float(ols_slopes(row)[0]) if row.size else math.nan
-
-
 def accelerations(matrix: FloatArray) -> FloatArray:
     """Second-half slope minus first-half slope; NaN unless the row is complete.
 
@@ -220,12 +204,3 @@ def numpy_percentiles(matrix: FloatArray, q: Sequence[float]) -> FloatArray:
         if col.size:
             out[:, t] = np.percentile(col, q)
     return out
-
-
-def close(actual: float | None, expected: float | None, tol: float = 1e-9) -> bool:
-    """Equality with the validator's tolerance: absolute 1e-9, relative for large values."""
-    if actual is None or expected is None:
-        return actual is None and expected is None
-    if math.isnan(actual) or math.isnan(expected):
-        return math.isnan(actual) and math.isnan(expected)
-    return abs(actual - expected) <= tol * max(1.0, abs(expected))
