@@ -393,10 +393,8 @@ class EmbeddedPostgres:
 
     def _run_pg(self, program: str, args: list[str], timeout: float = 120) -> str:
         command = [str(self.bin_dir / program), *args]
-        kwargs: dict[str, object] = {}
-        if self.run_as is not None:
-            kwargs["user"] = self.run_as
-            kwargs["cwd"] = "/"
+        user = self.run_as
+        cwd = "/" if user is not None else None
         # Output goes to files, not pipes: pg_ctl's detached postmaster would keep a pipe
         # open and make us wait for ever.
         import tempfile
@@ -411,7 +409,8 @@ class EmbeddedPostgres:
                     text=True,
                     timeout=timeout,
                     start_new_session=True,
-                    **kwargs,  # type: ignore[arg-type]
+                    user=user,
+                    cwd=cwd,
                 )
             except subprocess.TimeoutExpired:
                 raise EmbeddedServerError(

@@ -20,13 +20,11 @@ MARTS_SCHEMA = "public_marts"
 MARTS = ("fct_signals", "fct_contributions", "dim_facilities", "dim_metrics")
 # The synthetic run `qc demo` adds next to the real sample runs, so that every file kind
 # (multi-dimension nodes, contributions, classifications.jsonl) is exercised.
-DEMO_SYNTHETIC = {
-    "facilities": 60,
-    "months": 12,
-    "seed": 20260115,
-    "run_id": "20260201090000",
-    "graph": "demo_synthetic",
-}
+DEMO_FACILITIES = 60
+DEMO_MONTHS = 12
+DEMO_SEED = 20260115
+DEMO_RUN_ID = "20260201090000"
+DEMO_GRAPH = "demo_synthetic"
 
 
 @dataclass
@@ -48,16 +46,16 @@ def demo_synthetic_run() -> Path:
     from quality_compass.generate import GenerateOptions, generate_run
 
     out = qc_home() / "demo_runs"
-    run_dir = out / str(DEMO_SYNTHETIC["graph"]) / str(DEMO_SYNTHETIC["run_id"])
+    run_dir = out / DEMO_GRAPH / DEMO_RUN_ID
     if not (run_dir / "results" / "nodes").is_dir():
         result = generate_run(
             GenerateOptions(
                 out_dir=out,
-                facilities=int(DEMO_SYNTHETIC["facilities"]),
-                months=int(DEMO_SYNTHETIC["months"]),
-                seed=int(DEMO_SYNTHETIC["seed"]),
-                run_id=str(DEMO_SYNTHETIC["run_id"]),
-                graph=str(DEMO_SYNTHETIC["graph"]),
+                facilities=DEMO_FACILITIES,
+                months=DEMO_MONTHS,
+                seed=DEMO_SEED,
+                run_id=DEMO_RUN_ID,
+                graph=DEMO_GRAPH,
                 overwrite=True,
             )
         )
@@ -154,7 +152,7 @@ def print_summary(settings: DbSettings, console: Console, result: PipelineResult
         by_type = Table(title="signals by type and severity (all loaded runs)")
         for column in ("signal type", "Critical", "High", "Moderate", "Watch", "none", "total"):
             by_type.add_column(column, justify="left" if column == "signal type" else "right")
-        rows = _query(
+        type_rows = _query(
             settings,
             f"""
             select coalesce(signal_type, '(unclassified)'),
@@ -169,7 +167,7 @@ def print_summary(settings: DbSettings, console: Console, result: PipelineResult
             order by 7 desc
             """,
         )
-        for row in rows:
+        for row in type_rows:
             by_type.add_row(str(row[0]), *(f"{v:,}" for v in row[1:]))
         console.print(by_type)
         top = Table(title="top signals (highest classification severity)")
@@ -184,7 +182,7 @@ def print_summary(settings: DbSettings, console: Console, result: PipelineResult
             "anomaly",
         ):
             top.add_column(column)
-        rows = _query(
+        top_rows = _query(
             settings,
             f"""
             select run_id, facility_id, metric_id, coalesce(group_value, ''), signal_type,
@@ -195,7 +193,7 @@ def print_summary(settings: DbSettings, console: Console, result: PipelineResult
             limit 10
             """,
         )
-        for row in rows:
+        for row in top_rows:
             top.add_row(*("" if v is None else str(v) for v in row))
         console.print(top)
     if result.mart_rows.get("fct_contributions", 0) > 0:
@@ -204,7 +202,7 @@ def print_summary(settings: DbSettings, console: Console, result: PipelineResult
             contributions.add_column(
                 column, justify="left" if column in ("child node", "metric") else "right"
             )
-        rows = _query(
+        contribution_rows = _query(
             settings,
             f"""
             select child_node_id, metric_id, count(*),
@@ -216,7 +214,7 @@ def print_summary(settings: DbSettings, console: Console, result: PipelineResult
             order by 1, 2
             """,
         )
-        for row in rows:
+        for row in contribution_rows:
             contributions.add_row(
                 str(row[0]), str(row[1]), *(f"{v:,}" for v in row[2:5]), str(row[5])
             )

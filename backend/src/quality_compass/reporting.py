@@ -84,9 +84,9 @@ def print_load_report(report: LoadReport, out: Console, err: Console) -> None:
     table.add_column("rejects", justify="right")
     for name, rows in report.rows.items():
         source_table = "raw_entity_results" if name == "raw_node_results" else name
-        files = [f for f in report.files if f.table == source_table]
-        rejects = 0 if name == "raw_node_results" else sum(f.rejects for f in files)
-        table.add_row(name, str(len(files)), f"{rows:,}", f"{rejects:,}")
+        sources = [f for f in report.files if f.table == source_table]
+        rejects = 0 if name == "raw_node_results" else sum(f.rejects for f in sources)
+        table.add_row(name, str(len(sources)), f"{rows:,}", f"{rejects:,}")
     out.print(table)
     if report.reject_count:
         err.print(
