@@ -54,10 +54,12 @@
       entity_dimensions_hash md5 of entity_dimensions (= the peer group's facet_key)
     source_kind: 'array' for [{id, value, ...}] (node results), 'object' for {dim: value}
     (classifications, contributions, facet_values).
+    key_scope: optional list of SQL expressions (run_id, canonical_node_id) that adds
+      entity_result_id = surrogate_key(key_scope + [entity_key]), also computed once per row.
     Usage: cross join lateral {{ entity_identity('record.entity') }} as entity
     (An aggregate subquery is never flattened into the outer query, so the object is built
     once per row however often its columns are used.) -#}
-{% macro entity_identity(source, source_kind='array') -%}
+{% macro entity_identity(source, source_kind='array', key_scope=none) -%}
     {%- set non_key = text_array_literal(var('non_key_dimensions')) -%}
     {%- set peer_excluded = text_array_literal([var('facility_dimension')] + var('non_key_dimensions')) -%}
     {%- set dict = "coalesce(jsonb_object_agg(element.id, element.value) filter (where element.id is not null), '{}'::jsonb)" -%}
@@ -68,6 +70,9 @@
             ({{ dict }}) ->> '{{ var("facility_dimension") }}' as facility_id,
             ({{ dict }} - {{ peer_excluded }}) as entity_dimensions,
             md5(({{ dict }} - {{ peer_excluded }})::text) as entity_dimensions_hash
+            {%- if key_scope is not none %},
+            {{ surrogate_key(key_scope + ["md5((" ~ dict ~ " - " ~ non_key ~ ")::text)"]) }} as entity_result_id
+            {%- endif %}
         {%- if source_kind == 'array' %}
         from jsonb_to_recordset(
             case when jsonb_typeof({{ source }}) = 'array' then {{ source }} end

@@ -6,6 +6,7 @@
 --         simple_zscore_anomaly, robust_zscore -> robust_zscore_anomaly, latest/mean
 --         simple and robust z -> their four columns, slope_percentile -> slope_anomaly.
 --         A method only fills the columns of its own statistics; the rest stay null.
+--         anomaly_labels holds the same as one object {applies_to: label}.
 
 with
 
@@ -40,6 +41,7 @@ pivoted as (
         max(anomaly_label) filter (where applies_to = 'latest_robust_zscore') as latest_robust_zscore_anomaly,
         max(anomaly_label) filter (where applies_to = 'mean_robust_zscore') as mean_robust_zscore_anomaly,
         max(anomaly_label) filter (where applies_to = 'slope_percentile') as slope_anomaly,
+        jsonb_object_agg(applies_to, anomaly_label) filter (where applies_to is not null) as anomaly_labels,
         count(*) as anomaly_count
     from anomalies
     group by statistical_method_id
@@ -62,6 +64,7 @@ final as (
         pivoted.latest_robust_zscore_anomaly,
         pivoted.mean_robust_zscore_anomaly,
         pivoted.slope_anomaly,
+        coalesce(pivoted.anomaly_labels, '{}'::jsonb) as anomaly_labels,
 
         -- measures
         coalesce(pivoted.anomaly_count, 0)::integer as anomaly_count

@@ -12,7 +12,8 @@
 --         peer_median/peer_mad of the latest period, and the slope method's statistics.
 --         Labels: each of the seven label columns comes from the one method that judges
 --         that statistic. statistical_methods is every method as one jsonb array, in file
---         order.
+--         order: {statistical_method, method, suppressed, statistics (as written, without
+--         the per-period arrays), anomalies ({statistic: label})}.
 
 with
 
@@ -60,6 +61,7 @@ methods_labelled as (
 
     select
         statistical_methods.*,
+        anomaly_labels.anomaly_labels,
         anomaly_labels.simple_zscore_anomaly,
         anomaly_labels.robust_zscore_anomaly,
         anomaly_labels.latest_simple_zscore_anomaly,
@@ -136,39 +138,15 @@ pivoted as (
         bool_and(is_suppressed) as is_all_suppressed,
         count(*) as method_count,
 
-        -- every method, in file order
+        -- every method, in file order: its statistics object as written plus its labels
         jsonb_agg(
-            jsonb_strip_nulls(jsonb_build_object(
+            jsonb_build_object(
                 'statistical_method', statistical_method,
                 'method', statistical_method_short_name,
                 'suppressed', is_suppressed,
-                'runtime_status', runtime_status,
-                'simple_zscore', simple_zscore,
-                'robust_zscore', robust_zscore,
-                'percentile_rank', percentile_rank,
-                'peer_mean', peer_mean,
-                'peer_std', peer_std,
-                'peer_count', peer_count,
-                'latest_simple_zscore', latest_simple_zscore,
-                'mean_simple_zscore', mean_simple_zscore,
-                'latest_robust_zscore', latest_robust_zscore,
-                'mean_robust_zscore', mean_robust_zscore,
-                'peer_median', peer_median,
-                'peer_mad', peer_mad,
-                'slope', slope,
-                'slope_percentile', slope_percentile,
-                'acceleration', acceleration,
-                'trend_direction', trend_direction,
-                'momentum', momentum,
-                'period_count', period_count,
-                'simple_zscore_anomaly', simple_zscore_anomaly,
-                'robust_zscore_anomaly', robust_zscore_anomaly,
-                'latest_simple_zscore_anomaly', latest_simple_zscore_anomaly,
-                'mean_simple_zscore_anomaly', mean_simple_zscore_anomaly,
-                'latest_robust_zscore_anomaly', latest_robust_zscore_anomaly,
-                'mean_robust_zscore_anomaly', mean_robust_zscore_anomaly,
-                'slope_anomaly', slope_anomaly
-            ))
+                'statistics', statistics,
+                'anomalies', coalesce(anomaly_labels, '{}'::jsonb)
+            )
             order by method_position
         ) as statistical_methods
 

@@ -32,7 +32,7 @@ entities as (
         facility_id,
         is_aggregate,
         metric_timeline,
-        metadata_per_period,
+        encounters_per_period,
         observed_period_count,
         missing_period_count,
         coverage_ratio
@@ -113,7 +113,7 @@ final as (
 
         -- timeline and peer bands
         twin.metric_timeline,
-        twin.metadata_per_period,
+        twin.encounters_per_period,
         twin.observed_period_count,
         twin.missing_period_count,
         twin.coverage_ratio,

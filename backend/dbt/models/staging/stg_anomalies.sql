@@ -31,12 +31,14 @@ profiles as (
     select
         raw_entities.run_id,
         raw_entities.canonical_node_id,
-        entity.entity_key,
+        entity.entity_result_id,
         method.value ->> 'statistical_method' as statistical_method,
         profile.value ->> 'anomaly_profile' as anomaly_profile,
         profile.value as profile
     from raw_entities
-    cross join lateral {{ entity_identity('raw_entities.entity', 'array') }} as entity
+    cross join lateral {{ entity_identity(
+        'raw_entities.entity', 'array', key_scope=['raw_entities.run_id', 'raw_entities.canonical_node_id']
+    ) }} as entity
     -- jsonb_path_query walks the arrays without copying each level's elements
     cross join lateral jsonb_path_query(raw_entities.statistical_methods, 'strict $[*]') as method (value)
     cross join lateral jsonb_path_query(method.value, 'strict $.anomalies[*]') as profile (value)
@@ -48,7 +50,7 @@ anomalies as (
     select
         profiles.run_id,
         profiles.canonical_node_id,
-        profiles.entity_key,
+        profiles.entity_result_id,
         profiles.statistical_method,
         profiles.anomaly_profile,
         anomaly.position as anomaly_position,
@@ -71,14 +73,13 @@ final as (
     select
         -- ids
         {{ surrogate_key([
-            surrogate_key([surrogate_key(['run_id', 'canonical_node_id', 'entity_key']), 'statistical_method']),
+            surrogate_key(['entity_result_id', 'statistical_method']),
             'anomaly_profile',
             'anomaly_method',
             'applies_to',
         ]) }} as anomaly_id,
-        {{ surrogate_key([surrogate_key(['run_id', 'canonical_node_id', 'entity_key']), 'statistical_method']) }}
-            as statistical_method_id,
-        {{ surrogate_key(['run_id', 'canonical_node_id', 'entity_key']) }} as entity_result_id,
+        {{ surrogate_key(['entity_result_id', 'statistical_method']) }} as statistical_method_id,
+        entity_result_id,
         run_id,
         canonical_node_id,
         statistical_method,

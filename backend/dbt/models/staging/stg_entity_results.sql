@@ -9,6 +9,8 @@
 --         timeline value for temporal nodes. encounters is metadata.encounters (the legacy
 --         top-level encounters first), cast through numeric because writers switch between
 --         48032.0 and 29325. The statistical methods are unpacked by stg_statistical_methods.
+--         Of metadata.per_period only encounters is kept (encounters_per_period): the other
+--         per-period columns are most of a temporal record's size and no consumer reads them.
 
 with
 
@@ -47,13 +49,16 @@ unpacked as (
         raw_entities.metric -> 'temporal_runtime' as temporal_runtime,
         entity.entity_dict,
         entity.entity_key,
+        entity.entity_result_id,
         entity.facility_id,
         entity.entity_dimensions,
         entity.entity_dimensions_hash,
         latest.period as latest_period,
         latest.value as latest_value
     from raw_entities
-    cross join lateral {{ entity_identity('raw_entities.entity', 'array') }} as entity
+    cross join lateral {{ entity_identity(
+        'raw_entities.entity', 'array', key_scope=['raw_entities.run_id', 'raw_entities.canonical_node_id']
+    ) }} as entity
     -- temporal nodes: the latest period with a value (LIMIT keeps it a per-row subquery)
     left join lateral (
         select
@@ -76,7 +81,7 @@ final as (
 
     select
         -- ids
-        {{ surrogate_key(['run_id', 'canonical_node_id', 'entity_key']) }} as entity_result_id,
+        entity_result_id,
         {{ surrogate_key(['run_id', 'canonical_node_id']) }} as node_key,
         run_id,
         canonical_node_id,
@@ -103,10 +108,11 @@ final as (
         (temporal_runtime ->> 'missing_count')::numeric::integer as missing_period_count,
         (temporal_runtime ->> 'coverage_ratio')::double precision as coverage_ratio,
 
-        -- sub-documents consumers need (never the whole record)
+        -- sub-documents consumers need (never the whole record; the other per-period
+        -- metadata columns are the largest part of a temporal record and stay in raw)
         metric_values -> 'timeline' as metric_timeline,
         metadata - 'per_period' as metadata,
-        metadata -> 'per_period' as metadata_per_period,
+        metadata -> 'per_period' -> 'encounters' as encounters_per_period,
 
         -- flags
         jsonb_typeof(metric_values) is distinct from 'object' as is_aggregate,

@@ -8,7 +8,8 @@
 --         runtime.anomaly_statistics.peer_count (aggregate methods only). Aggregate methods:
 --         simple z = (value - peer_mean) / max(peer_std, std_floor); robust z =
 --         (value - facet median) / max(global_mad, mad_floor) (median and MAD are not in
---         the record; see stg_node_facets).
+--         the record; see stg_node_facets). statistics keeps the method's statistics object
+--         as written (minus the per-period arrays) for consumers that list all methods.
 
 with
 
@@ -33,11 +34,13 @@ methods as (
     select
         raw_entities.run_id,
         raw_entities.canonical_node_id,
-        entity.entity_key,
+        entity.entity_result_id,
         method.position as method_position,
         method_record.*
     from raw_entities
-    cross join lateral {{ entity_identity('raw_entities.entity', 'array') }} as entity
+    cross join lateral {{ entity_identity(
+        'raw_entities.entity', 'array', key_scope=['raw_entities.run_id', 'raw_entities.canonical_node_id']
+    ) }} as entity
     -- jsonb_path_query walks the array without copying it per element
     cross join lateral jsonb_path_query(raw_entities.statistical_methods, 'strict $[*]')
         with ordinality as method (value, position)
@@ -54,10 +57,11 @@ typed as (
     select
         methods.run_id,
         methods.canonical_node_id,
-        methods.entity_key,
+        methods.entity_result_id,
         methods.method_position,
         methods.statistical_method,
         methods.runtime,
+        methods.statistics,
         statistic.*
     from methods
     cross join lateral jsonb_to_record({{ jsonb_object_or_null('methods.statistics') }}) as statistic (
@@ -95,9 +99,8 @@ final as (
 
     select
         -- ids
-        {{ surrogate_key([surrogate_key(['run_id', 'canonical_node_id', 'entity_key']), 'statistical_method']) }}
-            as statistical_method_id,
-        {{ surrogate_key(['run_id', 'canonical_node_id', 'entity_key']) }} as entity_result_id,
+        {{ surrogate_key(['entity_result_id', 'statistical_method']) }} as statistical_method_id,
+        entity_result_id,
         run_id,
         canonical_node_id,
         statistical_method,
@@ -135,6 +138,10 @@ final as (
         trend_direction,
         momentum,
         slope_percentile,
+
+        -- the statistics object as written, without the per-period arrays (typed above):
+        -- consumers that show "all methods" read it instead of rebuilding it from columns
+        statistics - 'per_period_simple_zscores' - 'per_period_robust_zscores' as statistics,
 
         -- runtime
         runtime ->> 'status' as runtime_status,
