@@ -1,11 +1,13 @@
 -- int_node_twins
 -- Grain:  one row per node that has a trends_to edge to a twin node (run_id,
 --         aggregate_node_id).
--- Source: stg_node_edges.
+-- Source: stg_node_edges (graph.json), stg_node_header_edges (node headers).
 -- Rule:   an aggregate node's temporal twin is the target of its trends_to edge (same
 --         metric and entity grain, one timeline per entity). When a node trends to several
 --         nodes, the finest time grain of var temporal_grain_preference wins
 --         (dischargeMonth before dischargeQuarter before dischargeYear), then the node id.
+--         Edges come from graph.json and from the loaded node headers (they agree in every
+--         observed run; the union keeps twins findable when graph.json is missing).
 
 with
 
@@ -16,6 +18,16 @@ trends_to_edges as (
         canonical_node_id as aggregate_node_id,
         related_node_id as temporal_node_id
     from {{ ref('stg_node_edges') }}
+    where edge_type = 'trends_to'
+        and edge_direction = 'child'
+
+    union
+
+    select
+        run_id,
+        canonical_node_id as aggregate_node_id,
+        related_node_id as temporal_node_id
+    from {{ ref('stg_node_header_edges') }}
     where edge_type = 'trends_to'
         and edge_direction = 'child'
 
