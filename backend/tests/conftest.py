@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -118,11 +119,11 @@ class Warehouse:
     build: DbtResult
     target_path: Path
 
-    def query(self, statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    def query(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.settings.conninfo()) as conn:
-            return conn.execute(statement, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(statement.encode(), params).fetchall()
 
-    def results_with_status(self, *statuses: str) -> list[dict[str, object]]:
+    def results_with_status(self, *statuses: str) -> list[dict[str, Any]]:
         return [
             result
             for result in (self.build.run_results or {}).get("results", [])
