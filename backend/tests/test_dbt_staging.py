@@ -401,3 +401,55 @@ def test_source_freshness_passes_after_load_and_warns_then_errors_when_aged(
     code, statuses = _freshness(settings, tmp_path / "aged_200h")
     assert code != 0
     assert set(statuses.values()) == {"error"}, statuses
+
+
+# -- a bad upstream run is visible, not blocking ------------------------------------------------
+
+
+def _corrupt_facility_node(run_dir: Path) -> None:
+    """Line 2: simple_zscore off by 0.25; line 3: a label that is not its statistic's tier."""
+    path = run_dir / "results" / "nodes" / "losIndex__medicareId__aggregate_time_period.jsonl"
+    lines = path.read_text().splitlines()
+    second = json.loads(lines[1])
+    second["statistical_methods"][0]["statistics"]["simple_zscore"] += 0.25
+    third = json.loads(lines[2])
+    anomaly = third["statistical_methods"][0]["anomalies"][0]["methods"][0]
+    anomaly["anomaly"] = "extremely_high" if anomaly["anomaly"] != "extremely_high" else "normal"
+    lines[1] = json.dumps(second, separators=(",", ":"))
+    lines[2] = json.dumps(third, separators=(",", ":"))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_bad_upstream_math_warns_without_failing_the_build(
+    database_factory: Callable[[str], DbSettings],
+    run_copy: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    run_dir = run_copy(CONTAINER_RUN)
+    _corrupt_facility_node(run_dir)
+    settings = database_factory("qc_test_bad_upstream")
+    load_run(run_dir, settings)
+    result = run_dbt(
+        [
+            "build",
+            "--select",
+            "+tag:upstream_math",
+            "--exclude",
+            "test_type:unit",
+            "--indirect-selection",
+            "cautious",
+        ],
+        settings,
+        target_path=tmp_path / "target",
+        stream=False,
+        check=False,
+    )
+    assert result.ok, result.output[-3000:]
+    warned = {
+        str(r["unique_id"]).split(".")[-1]: r.get("failures")
+        for r in (result.run_results or {}).get("results", [])
+        if r["status"] == "warn"
+    }
+    assert warned.get("upstream_math_simple_zscore") == 1, warned
+    assert warned.get("upstream_math_anomaly_statistic") == 1, warned
+    assert warned.get("upstream_math_anomaly_tiers") == 1, warned
