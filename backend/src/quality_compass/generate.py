@@ -50,6 +50,7 @@ import yaml
 
 from quality_compass import stats
 from quality_compass.errors import QcError
+from quality_compass.records import CSV_FIXED
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -1422,25 +1423,7 @@ class TaskResult:
 #: task gets its own slot so timestamps never depend on how tasks were scheduled.
 _CONTRIB_BASE = 420.0
 _TASK_SLOT = 30.0
-_CSV_HEADER_TAIL = (
-    "signal_type",
-    "severity",
-    "severity_range_min",
-    "severity_range_max",
-    "aggregate_zscore",
-    "slope_percentile",
-    "acceleration",
-    "zscore_std",
-    "max_abs_deviation",
-    "position",
-    "trend",
-    "momentum",
-    "consistency",
-    "has_spike",
-    "suppressed",
-    "period_count",
-    "timestamp",
-)
+_CSV_HEADER_TAIL = CSV_FIXED[3:]  # the columns after run_id, node_id, metric_id and the dimensions
 
 
 #: Entities are serialised in blocks, so a node's text never sits in memory at once.

@@ -59,6 +59,7 @@ from quality_compass.schemas import (
     partition_name,
     run_partitions,
 )
+from quality_compass.validate import parse_timestamp
 
 COPY_CHUNK = 4 << 20  # bytes handed to COPY at a time
 COPY_QUEUE_CHUNKS = 8  # chunks prepared ahead of the server (bounds memory: 32 MB)
@@ -554,15 +555,12 @@ def _lock_run(conn: psycopg.Connection, run_id: str, notify: Callable[[str], Non
 
 def _run_started_at(inv: RunInventory) -> datetime | None:
     """``run_manifest.started_at``, parsed leniently (it is provenance, never required)."""
-    path = inv.run_dir / "run_manifest.json"
     try:
-        value = orjson.loads(path.read_bytes()).get("started_at")
-        text = str(value).strip()
-        if text.endswith("Z") and ("+" in text[10:] or text[10:].count("-") > 0):
-            text = text[:-1]
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (OSError, ValueError, AttributeError, orjson.JSONDecodeError):
+        value = orjson.loads((inv.run_dir / "run_manifest.json").read_bytes().removeprefix(BOM))
+    except (OSError, orjson.JSONDecodeError):
         return None
+    started = value.get("started_at") if isinstance(value, dict) else None
+    return parse_timestamp(started.strip()) if isinstance(started, str) else None
 
 
 def _taxonomy_hash(inv: RunInventory) -> str | None:

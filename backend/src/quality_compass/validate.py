@@ -32,6 +32,7 @@ import yaml
 
 from quality_compass import stats
 from quality_compass.errors import QcError
+from quality_compass.records import CSV_FIXED
 
 AGG = "aggregate_time_period"
 ERROR = "error"
@@ -1708,7 +1709,7 @@ class ClassificationChecker:
         with open(csv_path, encoding="utf-8", newline="") as fh:
             v.report.files += 1
             reader = csv.DictReader(fh)
-            dims = [c for c in (reader.fieldnames or []) if c not in _CSV_FIXED]
+            dims = [c for c in (reader.fieldnames or []) if c not in CSV_FIXED]
             for row in reader:
                 rows += 1
                 v.report.lines_read += 1
@@ -2051,30 +2052,6 @@ class ClassificationChecker:
                 None,
                 f"{rows} classifications != {expected} entities of aggregate nodes with a trends_to child",
             )
-
-
-_CSV_FIXED = {
-    "run_id",
-    "node_id",
-    "metric_id",
-    "signal_type",
-    "severity",
-    "severity_range_min",
-    "severity_range_max",
-    "aggregate_zscore",
-    "slope_percentile",
-    "acceleration",
-    "zscore_std",
-    "max_abs_deviation",
-    "position",
-    "trend",
-    "momentum",
-    "consistency",
-    "has_spike",
-    "suppressed",
-    "period_count",
-    "timestamp",
-}
 
 
 def parse_timestamp(text: str) -> datetime | None:
