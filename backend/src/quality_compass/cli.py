@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from quality_compass import __version__
+from quality_compass.config import DbSettings
 from quality_compass.errors import QcError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,6 +80,16 @@ def main(
 # -- qc db ---------------------------------------------------------------------
 
 
+def _prepare_raw_schema(settings: DbSettings) -> None:
+    """Create the (empty) raw tables, so dbt can build and test before the first load."""
+    from quality_compass import __version__
+    from quality_compass.db import connect
+    from quality_compass.schemas import ensure_schema
+
+    with connect(settings) as conn:
+        ensure_schema(conn, __version__)
+
+
 @db_app.command("start")
 @handle_errors
 def db_start() -> None:
@@ -88,6 +99,7 @@ def db_start() -> None:
 
     server = EmbeddedPostgres()
     settings = server.start(database_name())
+    _prepare_raw_schema(settings)
     status = server.status()
     out_console.print(status.describe())
     out_console.print(f"  database: {settings.database}")
@@ -137,6 +149,8 @@ def db_env() -> None:
     from quality_compass.db import resolve_settings
 
     settings = resolve_settings(start_embedded=True)
+    if settings.embedded:
+        _prepare_raw_schema(settings)
     for key, value in settings.dbt_env().items():
         sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
     if not settings.sslmode:
