@@ -78,7 +78,10 @@ def test_env_exports_the_embedded_connection(server: EmbeddedPostgres) -> None:
     assert "unset DBT_POSTGRES_SSLMODE" in result.stdout
     # The raw layer exists before any load, so dbt can build (empty) models right away.
     with psycopg.connect(server.settings().conninfo()) as conn:
-        tables = {r[0] for r in conn.execute("select tablename from pg_tables where schemaname = 'public'")}
+        tables = {
+            r[0]
+            for r in conn.execute("select tablename from pg_tables where schemaname = 'public'")
+        }
     assert {"raw_node_results", "raw_entity_results", "raw_loads", "raw_runs"} <= tables
 
 
