@@ -393,3 +393,34 @@ def test_csv_mapping_has_the_jsonl_shape() -> None:
     )
     assert record["suppressed"] is True and record["derived_indicators"]["has_spike"] is False
     assert record["period_count"] == 4
+
+
+def test_csv_dimension_columns_ignore_extra_fields() -> None:
+    from quality_compass.records import csv_dimension_columns
+
+    header = ["run_id", "node_id", "metric_id", "medicareId", "vizientServiceLine", "signal_type", "severity"]
+    extra = [*header, "magnitude_tier", "note"]
+    assert csv_dimension_columns(extra, None) == ["medicareId", "vizientServiceLine", "note"]
+    assert csv_dimension_columns(extra, {"medicareId", "vizientServiceLine", "dischargeStatus"}) == [
+        "medicareId",
+        "vizientServiceLine",
+    ]
+
+
+def test_csv_with_reordered_and_extra_columns_loads_the_same_keys(run_copy: Callable[..., Path]) -> None:
+    import csv
+    import io
+
+    run = run_copy()
+    path = run / CSV
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    order = list(reversed(range(len(rows[0]))))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*(rows[0][i] for i in order), "note"])
+    for row in rows[1:]:
+        writer.writerow([*(row[i] for i in order), "free text, not a dimension"])
+    path.write_text(out.getvalue(), encoding="utf-8")
+    report = _dry(run)
+    assert report.reject_count == 0, [str(r) for r in report.rejects]
+    assert report.rows["raw_classifications"] == 6207

@@ -37,7 +37,6 @@ from quality_compass.db import connect
 from quality_compass.errors import QcError
 from quality_compass.records import (
     BOM,
-    CSV_FIXED,
     CSV_REQUIRED,
     LineError,
     check_classification,
@@ -45,6 +44,7 @@ from quality_compass.records import (
     check_entity,
     check_node_header,
     classification_from_csv,
+    csv_dimension_columns,
     entity_key,
     error_line,
     is_aggregate_node,
@@ -462,7 +462,7 @@ class RunScanner:
             if missing:
                 self.reject(stats, 1, f"CSV header lacks required column(s): {', '.join(missing)}")
                 return
-            dimensions = [c for c in header if c not in CSV_FIXED]
+            dimensions = csv_dimension_columns(header, _taxonomy_dimensions(self.inv))
             previous_end = reader.line_num
             while True:
                 start = previous_end + 1
@@ -561,6 +561,17 @@ def _run_started_at(inv: RunInventory) -> datetime | None:
         return None
     started = value.get("started_at") if isinstance(value, dict) else None
     return parse_timestamp(started.strip()) if isinstance(started, str) else None
+
+
+def _taxonomy_dimensions(inv: RunInventory) -> set[str] | None:
+    """Group-by type ids of the run's taxonomy (metadata_bundle.json), if readable."""
+    try:
+        bundle = orjson.loads((inv.run_dir / "metadata_bundle.json").read_bytes().removeprefix(BOM))
+        types = bundle.get("group_by_types") if isinstance(bundle, dict) else None
+        ids = {t["id"] for t in types or [] if isinstance(t, dict) and isinstance(t.get("id"), str)}
+        return ids or None
+    except (OSError, orjson.JSONDecodeError):
+        return None
 
 
 def _taxonomy_hash(inv: RunInventory) -> str | None:

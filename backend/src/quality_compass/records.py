@@ -314,6 +314,16 @@ CSV_FIXED = (
     "period_count",
     "timestamp",
 )
+# Columns a richer CSV writer may add; mapped to the same JSON keys when present, never
+# mistaken for entity dimensions.
+CSV_OPTIONAL = (
+    "classification_reasoning",
+    "classification_version",
+    "magnitude_tier",
+    "trajectory_tier",
+    "consistency_tier",
+    "coefficient_of_variation",
+)
 _INPUT_COLUMNS = (
     "aggregate_zscore",
     "slope_percentile",
@@ -377,14 +387,30 @@ def classification_from_csv(row: dict[str, str], dimension_columns: list[str]) -
             **{key: (row.get(key) or None) for key in _INDICATOR_COLUMNS},
             "has_spike": _csv_bool(row, "has_spike"),
         },
-        "classification_reasoning": None,
+        "classification_reasoning": row.get("classification_reasoning") or None,
         "severity_calculation": None,
         "suppressed": _csv_bool(row, "suppressed"),
         "period_count": _csv_int(row, "period_count"),
-        "magnitude_tier": None,
-        "trajectory_tier": None,
-        "consistency_tier": None,
-        "coefficient_of_variation": None,
+        "magnitude_tier": row.get("magnitude_tier") or None,
+        "trajectory_tier": row.get("trajectory_tier") or None,
+        "consistency_tier": row.get("consistency_tier") or None,
+        "coefficient_of_variation": _csv_float(row, "coefficient_of_variation"),
         "timestamp": row.get("timestamp") or None,
     }
+    if row.get("classification_version"):
+        record["classification_version"] = row["classification_version"]
     return record
+
+
+def csv_dimension_columns(header: list[str], taxonomy_dimensions: set[str] | None) -> list[str]:
+    """The entity-dimension columns of a classification CSV.
+
+    Every column that is not a known classification field; when the run's taxonomy is
+    known, only the taxonomy's group-by ids (so an unexpected extra column never becomes
+    part of an entity key).
+    """
+    known = set(CSV_FIXED) | set(CSV_OPTIONAL)
+    candidates = [c for c in header if c not in known]
+    if taxonomy_dimensions:
+        return [c for c in candidates if c in taxonomy_dimensions]
+    return candidates
