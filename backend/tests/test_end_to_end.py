@@ -1,0 +1,290 @@
+"""End to end: `qc pipeline` on a real fixture run and a complete synthetic run, in a
+subprocess, then every mart value checked against the run files.
+
+The expectations are computed here from the JSONL/CSV files (tests/mart_expectations.py):
+counts per node, z-scores, labels, temporal enrichment, classification, contribution
+weights, ranks and directions. Also: a failing step exits non-zero.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from conftest import CONTAINER_RUN
+from mart_expectations import (
+    close,
+    entity_key,
+    expected_contributions,
+    expected_signals,
+    read_run,
+)
+from quality_compass.config import DbSettings
+
+E2E_SYNTHETIC = {
+    "facilities": 30,
+    "months": 12,
+    "metrics": 1,
+    "seed": 21,
+    "run_id": "20260203070000",
+    "graph": "e2e_synthetic",
+}
+
+
+@dataclass
+class PipelineRun:
+    settings: DbSettings
+    runs: dict[str, Path]
+    process: subprocess.CompletedProcess[str]
+
+    def rows(self, statement: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with psycopg.connect(self.settings.conninfo()) as conn:
+            cursor = conn.execute(statement.encode(), params)
+            names = [column.name for column in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def qc(
+    settings: DbSettings, *args: str, target_path: Path, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """`python -m quality_compass <args>` against `settings`, dbt artifacts in target_path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_POSTGRES_")}
+    env.update(settings.dbt_env())
+    env["DBT_TARGET_PATH"] = str(target_path)  # never the shared backend/dbt/target
+    env["COLUMNS"] = "200"  # rich tables: keep the summary readable in captured output
+    return subprocess.run(
+        [sys.executable, "-m", "quality_compass", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(
+    database_factory: Callable[[str], DbSettings], tmp_path_factory: pytest.TempPathFactory
+) -> PipelineRun:
+    from quality_compass.generate import GenerateOptions, generate_run
+
+    settings = database_factory("qc_test_e2e")
+    synthetic = generate_run(
+        GenerateOptions(out_dir=tmp_path_factory.mktemp("e2e_runs"), **E2E_SYNTHETIC)  # type: ignore[arg-type]
+    ).run_dir
+    runs = {"real": CONTAINER_RUN, "synthetic": synthetic}
+    process = qc(
+        settings,
+        "pipeline",
+        str(CONTAINER_RUN),
+        str(synthetic),
+        target_path=tmp_path_factory.mktemp("e2e_target"),
+    )
+    return PipelineRun(settings=settings, runs=runs, process=process)
+
+
+def test_pipeline_exits_zero_and_prints_a_summary_of_every_mart(pipeline_run: PipelineRun) -> None:
+    out = pipeline_run.process.stdout + pipeline_run.process.stderr
+    assert pipeline_run.process.returncode == 0, out[-5000:]
+    for step in ("dbt seed", "dbt build", "dbt source freshness"):
+        assert step in out, step
+    assert "fct_signals: excluded" in out
+    for title in (
+        "signals by type and severity",
+        "top signals",
+        "contributions by child node and metric",
+    ):
+        assert title in out, title
+    counts = pipeline_run.rows(
+        """
+        select
+            (select count(*) from public_marts.fct_signals) as fct_signals,
+            (select count(*) from public_marts.fct_contributions) as fct_contributions,
+            (select count(*) from public_marts.dim_facilities) as dim_facilities,
+            (select count(*) from public_marts.dim_metrics) as dim_metrics
+        """
+    )[0]
+    for mart, rows in counts.items():
+        assert rows > 0, mart
+        assert f"public_marts.{mart}" in out
+        assert f"{rows:,}" in out
+
+
+SIGNAL_COLUMNS = """
+    canonical_node_id, temporal_node_id, facility_id, metric_id, entity_dimensions, group_value,
+    groupby_label, domain, signal_type, signal_severity, signal_severity_range,
+    classification_inputs, classification_reasoning, has_entity_result, has_temporal_twin,
+    metric_value, encounters, simple_zscore, robust_zscore, percentile_rank, peer_mean, peer_std,
+    peer_count, benchmark_value, variance_percent, simple_zscore_anomaly, robust_zscore_anomaly,
+    anomaly_classification, severity, jsonb_array_length(statistical_methods) as method_count,
+    latest_simple_zscore, mean_simple_zscore, latest_robust_zscore, mean_robust_zscore,
+    monthly_z_scores, slope, slope_percentile, acceleration, trend_direction, momentum,
+    period_count, metric_trend_timeline, latest_simple_zscore_anomaly, mean_simple_zscore_anomaly,
+    latest_robust_zscore_anomaly, mean_robust_zscore_anomaly, slope_anomaly,
+    peer_percentile_trends -> 'p50' as peer_p50
+"""
+FLOATS = {
+    "metric_value",
+    "simple_zscore",
+    "robust_zscore",
+    "percentile_rank",
+    "peer_mean",
+    "peer_std",
+    "benchmark_value",
+    "variance_percent",
+    "latest_simple_zscore",
+    "mean_simple_zscore",
+    "latest_robust_zscore",
+    "mean_robust_zscore",
+    "slope",
+    "slope_percentile",
+    "acceleration",
+}
+NULL_WITHOUT_ENTITY = ("metric_value", "simple_zscore", "anomaly_classification", "severity")
+
+
+def _same_numbers(got: Any, want: Any) -> bool:
+    if isinstance(want, list):
+        return (
+            isinstance(got, list)
+            and len(got) == len(want)
+            and all(_same_numbers(g, w) for g, w in zip(got, want, strict=True))
+        )
+    if isinstance(want, dict):
+        return (
+            isinstance(got, dict)
+            and got.keys() == want.keys()
+            and all(_same_numbers(got[k], want[k]) for k in want)
+        )
+    if isinstance(want, float) or isinstance(got, float):
+        return close(got, want)
+    return bool(got == want)
+
+
+@pytest.mark.parametrize("run", ["real", "synthetic"])
+def test_fct_signals_equals_the_run_files(pipeline_run: PipelineRun, run: str) -> None:
+    files = read_run(pipeline_run.runs[run])
+    expected = expected_signals(files)
+    rows = pipeline_run.rows(
+        f"select {SIGNAL_COLUMNS} from public_marts.fct_signals where run_id = %s", (files.run_id,)
+    )
+    assert len(rows) == len(expected)
+    checked_twins = 0
+    for row in rows:
+        key = (
+            row["canonical_node_id"],
+            entity_key({**row["entity_dimensions"], "medicareId": row["facility_id"]}),
+            row["metric_id"],
+        )
+        want = expected.pop(key)
+        for column, value in want.items():
+            if column == "peer_p50":
+                assert _same_numbers(row["peer_p50"], value), (key, column)
+            elif column in FLOATS:
+                assert close(row[column], value), (key, column, row[column], value)
+            else:
+                assert _same_numbers(row[column], value), (key, column, row[column], value)
+        if not want["has_entity_result"]:
+            assert all(row[c] is None for c in NULL_WITHOUT_ENTITY), key
+        if want["has_temporal_twin"]:
+            checked_twins += 1
+            # format spec 7: the classification's aggregate_zscore is the twin's mean simple z
+            assert close(
+                row["mean_simple_zscore"], want["classification_inputs"]["aggregate_zscore"]
+            )
+    assert expected == {}
+    if run == "real":
+        # partial run: 6,207 classifications - 54 suppressed; 118 facility entities loaded
+        assert len(rows) == 6207 - 54
+        assert checked_twins == 118
+    else:
+        assert checked_twins == len(rows)
+
+
+def test_fct_contributions_equals_the_contribution_files(pipeline_run: PipelineRun) -> None:
+    files = read_run(pipeline_run.runs["synthetic"])
+    expected = expected_contributions(files)
+    rows = pipeline_run.rows(
+        """
+        select parent_node_id, child_node_id, metric_id, node_metric_id, facility_id,
+               parent_entity_dimensions, child_entity_dimensions, child_value, parent_value,
+               weight_share, excess_over_parent, contribution_weight, contribution_direction,
+               contribution_rank, contribution_pct, group_child_count, is_weight_share_valid,
+               parent_signal_id, child_signal_id, child_group_value
+        from public_marts.fct_contributions
+        where run_id = %s
+        """,
+        (files.run_id,),
+    )
+    assert len(rows) == len(expected) > 0
+    directions: set[str] = set()
+    for row in rows:
+        key = (
+            row["parent_node_id"],
+            entity_key({**row["parent_entity_dimensions"], "medicareId": row["facility_id"]}),
+            row["child_node_id"],
+            entity_key({**row["child_entity_dimensions"], "medicareId": row["facility_id"]}),
+            row["metric_id"],
+        )
+        want = expected.pop(key)
+        for column in (
+            "child_value",
+            "parent_value",
+            "weight_share",
+            "excess_over_parent",
+            "contribution_weight",
+            "contribution_pct",
+        ):
+            assert close(row[column], want[column], tol=1e-12), (key, column)
+        for column in (
+            "node_metric_id",
+            "contribution_direction",
+            "group_child_count",
+            "is_weight_share_valid",
+            "child_group_value",
+        ):
+            assert row[column] == want[column], (key, column, row[column], want[column])
+        low, high = want["contribution_rank_range"]
+        assert low <= row["contribution_rank"] <= high, (key, row["contribution_rank"], want)
+        assert (row["parent_signal_id"] is not None) == want["has_parent_signal"], key
+        assert (row["child_signal_id"] is not None) == want["has_child_signal"], key
+        directions.add(str(row["contribution_direction"]))
+    assert expected == {}
+    assert {"positive", "negative"} <= directions
+    # the real run ships no contribution files: none of its rows
+    real = pipeline_run.rows(
+        "select count(*) as n from public_marts.fct_contributions where run_id = %s",
+        (pipeline_run.runs["real"].name,),
+    )
+    assert real == [{"n": 0}]
+
+
+def test_a_failing_step_exits_non_zero(
+    database_factory: Callable[[str], DbSettings], tmp_path: Path
+) -> None:
+    settings = database_factory("qc_test_e2e_fail")
+    # a dbt step fails (no such target in profiles.yml): the load has run, dbt seed fails
+    failed = qc(
+        settings,
+        "pipeline",
+        str(CONTAINER_RUN),
+        "--target",
+        "no_such_target",
+        target_path=tmp_path / "target",
+        timeout=300,
+    )
+    assert failed.returncode != 0
+    assert "dbt seed --target no_such_target" in failed.stderr + failed.stdout
+    # a missing run folder: one error line, exit 2, nothing built
+    missing = qc(
+        settings, "pipeline", str(tmp_path / "no_such_run"), target_path=tmp_path / "target2"
+    )
+    assert missing.returncode == 2, missing.stdout + missing.stderr
+    assert "Traceback" not in missing.stderr
