@@ -288,3 +288,24 @@ def test_a_failing_step_exits_non_zero(
     )
     assert missing.returncode == 2, missing.stdout + missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_pipeline_on_a_partial_real_run_warns_about_the_empty_mart(
+    database_factory: Callable[[str], DbSettings], tmp_path: Path
+) -> None:
+    # The real runs ship no contribution files: fct_contributions is legitimately empty.
+    # That is a warning, not a failure (qc demo, whose data covers every file kind, is
+    # stricter).
+    settings = database_factory("qc_test_e2e_partial")
+    result = qc(
+        settings, "pipeline", str(CONTAINER_RUN), target_path=tmp_path / "target", timeout=600
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    output = " ".join((result.stdout + result.stderr).split())
+    assert (
+        "warning: public_marts.fct_contributions is empty "
+        "(no loaded run has analysis/contribution/*.jsonl files)" in output
+    )
+    with psycopg.connect(settings.conninfo()) as conn:
+        signals = conn.execute("select count(*) from public_marts.fct_signals").fetchone()
+    assert signals == (6153,)

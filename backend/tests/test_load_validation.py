@@ -398,16 +398,28 @@ def test_csv_mapping_has_the_jsonl_shape() -> None:
 def test_csv_dimension_columns_ignore_extra_fields() -> None:
     from quality_compass.records import csv_dimension_columns
 
-    header = ["run_id", "node_id", "metric_id", "medicareId", "vizientServiceLine", "signal_type", "severity"]
+    header = [
+        "run_id",
+        "node_id",
+        "metric_id",
+        "medicareId",
+        "vizientServiceLine",
+        "signal_type",
+        "severity",
+    ]
     extra = [*header, "magnitude_tier", "note"]
     assert csv_dimension_columns(extra, None) == ["medicareId", "vizientServiceLine", "note"]
-    assert csv_dimension_columns(extra, {"medicareId", "vizientServiceLine", "dischargeStatus"}) == [
+    assert csv_dimension_columns(
+        extra, {"medicareId", "vizientServiceLine", "dischargeStatus"}
+    ) == [
         "medicareId",
         "vizientServiceLine",
     ]
 
 
-def test_csv_with_reordered_and_extra_columns_loads_the_same_keys(run_copy: Callable[..., Path]) -> None:
+def test_csv_with_reordered_and_extra_columns_loads_the_same_keys(
+    run_copy: Callable[..., Path],
+) -> None:
     import csv
     import io
 

@@ -11,6 +11,7 @@ once each, in this order, and the tests look at their results:
     dbt docs generate
     dbt run --select fct_signals+
     dbt build --target prod --full-refresh      (prod pointed at the test server)
+    dbt seed / source freshness / docs generate --target prod   (the deployment checklist)
 
 The dev steps share one target folder, so dbt parses the project once and re-uses it
 (partial parsing; ~10 s saved per command); each step's artifacts are copied aside. The
@@ -58,6 +59,10 @@ RUNBOOK: list[tuple[str, list[str]]] = [
     ("docs", ["docs", "generate"]),
     ("rebuild_signals", ["run", "--select", "fct_signals+"]),
     ("build_prod", ["build", "--target", "prod", "--full-refresh"]),
+    # the rest of the production deployment checklist (README)
+    ("seed_prod", ["seed", "--target", "prod"]),
+    ("freshness_prod", ["source", "freshness", "--target", "prod"]),
+    ("docs_prod", ["docs", "generate", "--target", "prod"]),
 ]
 ARTIFACTS = ("run_results.json", "sources.json", "catalog.json", "manifest.json")
 

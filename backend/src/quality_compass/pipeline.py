@@ -18,6 +18,10 @@ from quality_compass.load import LoadOptions, LoadReport, load_run
 
 MARTS_SCHEMA = "public_marts"
 MARTS = ("fct_signals", "fct_contributions", "dim_facilities", "dim_metrics")
+_EMPTY_REASONS = {
+    "fct_contributions": " (no loaded run has analysis/contribution/*.jsonl files)",
+    "fct_signals": " (no loaded run has unsuppressed classifications)",
+}
 # The synthetic run `qc demo` adds next to the real sample runs, so that every file kind
 # (multi-dimension nodes, contributions, classifications.jsonl) is exercised.
 DEMO_FACILITIES = 60
@@ -70,11 +74,15 @@ def run_pipeline(
     settings: DbSettings | None = None,
     load_options: LoadOptions | None = None,
     target: str | None = None,
+    require_every_mart: bool = False,
 ) -> PipelineResult:
     """Load the runs, then ``dbt seed``, ``dbt build`` and ``dbt source freshness``.
 
     Any failing step raises QcError (non-zero exit); warnings (e.g. stale-ish sources,
     upstream math checks at severity warn) are reported but do not fail the pipeline.
+    An empty mart is a warning (a partial run without contribution files legitimately
+    leaves ``fct_contributions`` empty) unless ``require_every_mart``, which ``qc demo``
+    sets: its sample data covers every file kind.
     """
     started = time.perf_counter()
     settings = settings or resolve_settings()
@@ -106,8 +114,12 @@ def run_pipeline(
     empty = [name for name, rows in result.mart_rows.items() if rows <= 0]
     result.seconds = time.perf_counter() - started
     print_summary(settings, console, result)
-    if empty:
+    if empty and require_every_mart:
         raise QcError(f"the build left empty marts: {', '.join(empty)}")
+    for name in empty:
+        console.print(
+            f"[yellow]warning:[/] {MARTS_SCHEMA}.{name} is empty{_EMPTY_REASONS.get(name, '')}"
+        )
     return result
 
 
@@ -116,7 +128,7 @@ def run_demo(console: Console) -> PipelineResult:
     settings = resolve_settings()
     ping(settings)
     runs = [*sample_run_dirs(), demo_synthetic_run()]
-    return run_pipeline(runs, console, settings=settings)
+    return run_pipeline(runs, console, settings=settings, require_every_mart=True)
 
 
 def _query(settings: DbSettings, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
