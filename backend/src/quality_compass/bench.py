@@ -285,6 +285,20 @@ def run_bench(
                 else None
             ),
         }
+        small = by_size.get("S")
+        if small and small.dbt_build_seconds and m.dbt_build_seconds and big.dbt_build_seconds:
+            # dbt's fixed cost (parsing, ~450 nodes, hooks) is what S costs; the marginal
+            # cost per MB above it is what must stay flat as runs grow.
+            def marginal(result: SizeResult) -> float:
+                assert result.dbt_build_seconds is not None and small.dbt_build_seconds is not None
+                extra_mb = (result.jsonl_bytes - small.jsonl_bytes) / 1e6
+                return (result.dbt_build_seconds - small.dbt_build_seconds) / extra_mb
+
+            payload["growth_M_to_L"]["dbt_marginal_seconds_per_mb"] = {
+                "M": round(marginal(m), 4),
+                "L": round(marginal(big), 4),
+            }
+            payload["growth_M_to_L"]["dbt_marginal_ratio"] = round(marginal(big) / marginal(m), 3)
     results_dir = results_dir or backend_dir().parent / "bench" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     out = results_dir / f"{payload['timestamp'].replace(':', '')}.json"
@@ -323,6 +337,12 @@ def render_markdown(payload: dict[str, Any]) -> str:
             f"Growth M → L: {growth['bytes_ratio']}× the bytes; cost per MB ×{growth['load_seconds_per_mb_ratio']} "
             f"for the loader and ×{growth['dbt_seconds_per_mb_ratio']} for `dbt build` (1.0 = flat).",
         ]
+        if "dbt_marginal_ratio" in growth:
+            per_mb = growth["dbt_marginal_seconds_per_mb"]
+            lines.append(
+                f"`dbt build` above its fixed cost (the S build): {per_mb['M']} s per MB at M, "
+                f"{per_mb['L']} s per MB at L (×{growth['dbt_marginal_ratio']})."
+            )
     for r in payload["results"]:
         if r["dbt_slowest_models"]:
             models = ", ".join(f"{name} {t} s" for name, t in r["dbt_slowest_models"][:5])

@@ -332,6 +332,12 @@ def bench(
             "--update-docs/--no-update-docs", help="Write the figures into docs/performance.md."
         ),
     ] = True,
+    results_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--results-dir", help="Where to write <timestamp>.json (default: bench/results)."
+        ),
+    ] = None,
 ) -> None:
     """The reference benchmark: qc load vs a bare COPY, dbt build, generation speed.
 
@@ -353,6 +359,7 @@ def bench(
         with_dbt=dbt,
         regenerate=regenerate,
         update_docs=update_docs,
+        results_dir=results_dir,
         log=lambda message: err_console.print(message),
     )
     out_console.print(Markdown(render_markdown(payload)))
