@@ -316,15 +316,17 @@ class RunScanner:
         if header is None and not header_rejected:
             self.reject(stats, 1, "empty file: no node_metadata header line")
         elif header is not None:
-            declared = header["entity_results_count"]
-            counted = stats.lines - 1  # every non-blank line after the header
-            if declared != counted:
-                self.reject(
-                    stats,
-                    last,
-                    f"the header declares entity_results_count={declared} but the file has "
-                    f"{counted} entity line(s) (truncated or padded file?)",
-                )
+            # every non-blank line after the header is an entity line
+            self._check_declared(
+                stats,
+                last,
+                "the header",
+                "entity_results_count",
+                header["entity_results_count"],
+                stats.lines - 1,
+                "entity line(s)",
+                "truncated or padded file?",
+            )
 
     def _legacy_node_file(self, f: RunFile) -> Iterator[bytes]:
         """``results/nodes/<id>.json``: header fields plus an ``entity_results`` array."""
@@ -397,13 +399,15 @@ class RunScanner:
                     continue
                 stats.rows += 1
                 yield b"%s\t%d\t%s\n" % (rel, number, _escape(payload or line))
-            if f.expected_rows is not None and stats.lines != f.expected_rows:
-                self.reject(
-                    stats,
-                    last or None,
-                    f"contribution index.json declares row_count={f.expected_rows} but the file has "
-                    f"{stats.lines} line(s) (truncated file?)",
-                )
+            self._check_declared(
+                stats,
+                last or None,
+                "contribution index.json",
+                "row_count",
+                f.expected_rows,
+                stats.lines,
+                "line(s)",
+            )
 
     # -- classifications -------------------------------------------------------------
 
@@ -414,12 +418,33 @@ class RunScanner:
             yield from self._classification_csv(f)
 
     def _check_total(self, f: RunFile, stats: FileStats, last: int | None) -> None:
-        if f.expected_rows is not None and stats.lines != f.expected_rows:
+        self._check_declared(
+            stats,
+            last,
+            "classification index.json",
+            "total_entities",
+            f.expected_rows,
+            stats.lines,
+            "record(s)",
+        )
+
+    def _check_declared(
+        self,
+        stats: FileStats,
+        line: int | None,
+        declarer: str,
+        key: str,
+        declared: int | None,
+        found: int,
+        unit: str,
+        hint: str = "truncated file?",
+    ) -> None:
+        """A count declared by a header or an index must equal what the file holds."""
+        if declared is not None and declared != found:
             self.reject(
                 stats,
-                last,
-                f"classification index.json declares total_entities={f.expected_rows} but the file has "
-                f"{stats.lines} record(s) (truncated file?)",
+                line,
+                f"{declarer} declares {key}={declared} but the file has {found} {unit} ({hint})",
             )
 
     def _classification_jsonl(self, f: RunFile) -> Iterator[bytes]:
