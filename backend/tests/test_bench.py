@@ -78,5 +78,7 @@ def test_performance_doc_block_is_replaced_in_place(tmp_path: Path) -> None:
     text = doc.read_text()
     assert text.startswith("# Performance\n\nmethod text\n\n") and text.endswith("\n\nfooter\n")
     assert "old" not in text
-    assert "| M | 100.0 | 1,000 | 4.0 | 5.0 | 1.25× | 20.0 | 120.0 | 40.0 | – | 0.4 | 90.0 |" in text
+    assert (
+        "| M | 100.0 | 1,000 | 4.0 | 5.0 | 1.25× | 20.0 | 120.0 | 40.0 | – | 0.4 | 90.0 |" in text
+    )
     assert render_markdown(payload) in text
