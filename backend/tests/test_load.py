@@ -316,3 +316,62 @@ def test_unreachable_database_is_one_clear_line(run_copy: Callable[..., Path]) -
         QcError, match=r"^cannot connect to PostgreSQL at 127.0.0.1:1 \(database 'quality_compass'"
     ):
         load_run(CONTAINER_RUN, bad)
+
+
+def test_csv_fallback_yields_the_same_records_as_the_jsonl(
+    fresh_db: DbSettings, tmp_path: Path
+) -> None:
+    """A complete run has both classifications.jsonl and the CSV summary: loading it once
+    with the JSONL and once (as another run) with only the CSV gives the same keys and the
+    same values for every field the CSV carries."""
+    import shutil
+
+    from quality_compass.generate import GenerateOptions, generate_run
+
+    run = generate_run(
+        GenerateOptions(
+            out_dir=tmp_path / "runs", facilities=30, months=6, seed=3, run_id="20260501000000"
+        )
+    ).run_dir
+    csv_only = run.parent / "20260502000000"
+    shutil.copytree(run, csv_only)
+    (csv_only / "analysis/classification/classifications.jsonl").unlink()
+    load_run(run, fresh_db)
+    load_run(csv_only, fresh_db)
+    with psycopg.connect(fresh_db.conninfo()) as conn:
+        rows = conn.execute(
+            "select run_id, source_format, json_data from raw_classifications order by run_id, line_number"
+        ).fetchall()
+    from_jsonl = [r[2] for r in rows if r[0] == "20260501000000"]
+    from_csv = [r[2] for r in rows if r[0] == "20260502000000"]
+    assert {r[1] for r in rows if r[0] == "20260501000000"} == {"jsonl"}
+    assert {r[1] for r in rows if r[0] == "20260502000000"} == {"csv"}
+    assert len(from_jsonl) == len(from_csv) > 0
+
+    def key(record: dict) -> tuple:
+        return (record["node_id"], record["metric_id"], tuple(sorted(record["entity_key"].items())))
+
+    by_key = {key(r): r for r in from_jsonl}
+    assert set(by_key) == {key(r) for r in from_csv}
+    for record in from_csv:
+        original = by_key[key(record)]
+        assert set(record) <= set(original) | {"classification_version"}, set(record) - set(
+            original
+        )
+        assert set(original) - set(record) <= {"classification_version"}
+        for field in (
+            "signal_type",
+            "severity",
+            "severity_range",
+            "suppressed",
+            "period_count",
+            "timestamp",
+        ):
+            assert record[field] == original[field], field
+        assert set(record["inputs"]) == set(original["inputs"])
+        for name, value in original["inputs"].items():
+            if value is None:
+                assert record["inputs"][name] is None, name
+            else:
+                assert record["inputs"][name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
+        assert record["derived_indicators"] == original["derived_indicators"]
