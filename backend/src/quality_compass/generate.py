@@ -1767,10 +1767,13 @@ class RunWriter:
     def _f(value: float) -> float | None:
         return None if math.isnan(value) else value
 
-    def _agg_header_methods(self, node: NodeSpec, astats: AggregateStats) -> list[dict[str, Any]]:
+    def _header_facets(
+        self, node: NodeSpec, facets: Sequence[Any], std_floor: float, min_peer_count: int
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The header facets of the simple and the robust z-score methods (spec 5.2)."""
         simple_facets = []
         robust_facets = []
-        for facet in astats.facets:
+        for facet in facets:
             counts = {
                 "record_count": facet.record_count,
                 "entity_count": facet.entity_count,
@@ -1784,9 +1787,9 @@ class RunWriter:
                     "method_statistics": {
                         "global_metric_mean": self._f(facet.mean),
                         "global_metric_std": self._f(facet.std),
-                        "std_floor": stats.AGGREGATE_STD_FLOOR,
-                        "std_floor_applied": bool(facet.std < stats.AGGREGATE_STD_FLOOR),
-                        "min_peer_count": stats.AGGREGATE_MIN_PEER_COUNT,
+                        "std_floor": std_floor,
+                        "std_floor_applied": bool(facet.std < std_floor),
+                        "min_peer_count": min_peer_count,
                     },
                     "warnings": [],
                 }
@@ -1803,11 +1806,17 @@ class RunWriter:
                         "mad_floor_applied": bool(facet.mad < stats.MAD_FLOOR),
                         "winsor_percentile": 0.0,
                         "winsor_applied": False,
-                        "min_peer_count": stats.AGGREGATE_MIN_PEER_COUNT,
+                        "min_peer_count": min_peer_count,
                     },
                     "warnings": [],
                 }
             )
+        return simple_facets, robust_facets
+
+    def _agg_header_methods(self, node: NodeSpec, astats: AggregateStats) -> list[dict[str, Any]]:
+        simple_facets, robust_facets = self._header_facets(
+            node, astats.facets, stats.AGGREGATE_STD_FLOOR, stats.AGGREGATE_MIN_PEER_COUNT
+        )
         records = int(astats.value.size)
         return [
             {
@@ -1821,46 +1830,9 @@ class RunWriter:
         ]
 
     def _trend_header_methods(self, node: NodeSpec, tstats: TrendStats) -> list[dict[str, Any]]:
-        simple_facets = []
-        robust_facets = []
-        for facet in tstats.facets:
-            counts = {
-                "record_count": facet.record_count,
-                "entity_count": facet.entity_count,
-                "entity_with_statistics_count": facet.with_stats,
-            }
-            values = self._facet_values(node, facet)
-            simple_facets.append(
-                {
-                    "facet_values": values,
-                    "facet_counts": counts,
-                    "method_statistics": {
-                        "global_metric_mean": self._f(facet.mean),
-                        "global_metric_std": self._f(facet.std),
-                        "std_floor": stats.TRENDING_STD_FLOOR,
-                        "std_floor_applied": bool(facet.std < stats.TRENDING_STD_FLOOR),
-                        "min_peer_count": stats.TRENDING_MIN_PEER_COUNT,
-                    },
-                    "warnings": [],
-                }
-            )
-            robust_facets.append(
-                {
-                    "facet_values": values,
-                    "facet_counts": counts,
-                    "method_statistics": {
-                        "global_metric_mean": self._f(facet.mean),
-                        "global_metric_median": self._f(facet.median),
-                        "global_mad": self._f(facet.mad),
-                        "mad_floor": stats.MAD_FLOOR,
-                        "mad_floor_applied": bool(facet.mad < stats.MAD_FLOOR),
-                        "winsor_percentile": 0.0,
-                        "winsor_applied": False,
-                        "min_peer_count": stats.TRENDING_MIN_PEER_COUNT,
-                    },
-                    "warnings": [],
-                }
-            )
+        simple_facets, robust_facets = self._header_facets(
+            node, tstats.facets, stats.TRENDING_STD_FLOOR, stats.TRENDING_MIN_PEER_COUNT
+        )
         pct = tstats.pct_periods
         sizes = tstats.sample_sizes.tolist()
         small = [s < stats.TRENDING_MIN_PEER_COUNT for s in sizes]

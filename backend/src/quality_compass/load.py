@@ -49,9 +49,10 @@ from quality_compass.records import (
     error_line,
     is_aggregate_node,
     parse_json,
+    parse_timestamp,
     split_contribution_name,
 )
-from quality_compass.runs import RunFile, RunInventory, inventory
+from quality_compass.runs import DOCUMENTS, RunFile, RunInventory, inventory, read_json_document
 from quality_compass.schemas import (
     RAW_TABLES,
     RawTable,
@@ -59,7 +60,6 @@ from quality_compass.schemas import (
     partition_name,
     run_partitions,
 )
-from quality_compass.validate import parse_timestamp
 
 COPY_CHUNK = 4 << 20  # bytes handed to COPY at a time
 COPY_QUEUE_CHUNKS = 8  # chunks prepared ahead of the server (bounds memory: 32 MB)
@@ -580,35 +580,26 @@ def _lock_run(conn: psycopg.Connection, run_id: str, notify: Callable[[str], Non
 
 def _run_started_at(inv: RunInventory) -> datetime | None:
     """``run_manifest.started_at``, parsed leniently (it is provenance, never required)."""
-    try:
-        value = orjson.loads((inv.run_dir / "run_manifest.json").read_bytes().removeprefix(BOM))
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    started = value.get("started_at") if isinstance(value, dict) else None
+    manifest = read_json_document(inv.run_dir / DOCUMENTS["run_manifest"])
+    started = manifest.get("started_at") if isinstance(manifest, dict) else None
     return parse_timestamp(started.strip()) if isinstance(started, str) else None
+
+
+def _taxonomy(inv: RunInventory) -> dict[str, Any]:
+    bundle = read_json_document(inv.run_dir / DOCUMENTS["metadata_bundle"])
+    return bundle if isinstance(bundle, dict) else {}
 
 
 def _taxonomy_dimensions(inv: RunInventory) -> set[str] | None:
     """Group-by type ids of the run's taxonomy (metadata_bundle.json), if readable."""
-    try:
-        bundle = orjson.loads((inv.run_dir / "metadata_bundle.json").read_bytes().removeprefix(BOM))
-        types = bundle.get("group_by_types") if isinstance(bundle, dict) else None
-        ids = {t["id"] for t in types or [] if isinstance(t, dict) and isinstance(t.get("id"), str)}
-        return ids or None
-    except (OSError, orjson.JSONDecodeError):
-        return None
+    types = _taxonomy(inv).get("group_by_types")
+    ids = {t["id"] for t in types or [] if isinstance(t, dict) and isinstance(t.get("id"), str)}
+    return ids or None
 
 
 def _taxonomy_hash(inv: RunInventory) -> str | None:
-    try:
-        value = orjson.loads((inv.run_dir / "metadata_bundle.json").read_bytes().removeprefix(BOM))
-        return (
-            str(value["taxonomy_hash"])
-            if isinstance(value, dict) and "taxonomy_hash" in value
-            else None
-        )
-    except (OSError, orjson.JSONDecodeError):
-        return None
+    value = _taxonomy(inv).get("taxonomy_hash")
+    return str(value) if value is not None else None
 
 
 def _rejection_message(report: LoadReport, allowed: int) -> str:

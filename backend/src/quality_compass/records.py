@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -48,6 +49,17 @@ def parse_json(data: bytes) -> tuple[Any, bytes | None]:
     if b"\\u0000" in data:
         raise LineError("contains a \\u0000 (NUL) character, which PostgreSQL jsonb cannot store")
     return value, None
+
+
+def parse_timestamp(text: str) -> datetime | None:
+    """Parse the timestamp styles of real runs (spec 2.2), including the malformed ``+00:00Z``."""
+    cleaned = text[:-1] + "+00:00" if text.endswith("Z") else text
+    if re.search(r"[+-]\d\d:\d\d\+00:00$", cleaned):
+        cleaned = cleaned[: -len("+00:00")]
+    try:
+        return datetime.fromisoformat(cleaned)
+    except ValueError:
+        return None
 
 
 def error_line(message: str) -> int | None:

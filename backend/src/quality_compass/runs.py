@@ -137,7 +137,7 @@ def resolve_run_dir(
     return run_dir
 
 
-def _read_small_json(path: Path) -> Any:
+def read_json_document(path: Path) -> Any:
     """Parse a small metadata document; None when absent or unparsable (the load reports it)."""
     try:
         return orjson.loads(path.read_bytes().removeprefix(b"\xef\xbb\xbf"))
@@ -182,8 +182,8 @@ def inventory(run_dir: Path) -> RunInventory:
         elif document_type in EXPECTED_DOCUMENTS:
             inv.warnings.append(f"{rel}: missing (document not loaded)")
 
-    semantic = _read_small_json(run_dir / DOCUMENTS["run_manifest_semantic"])
-    manifest = _read_small_json(run_dir / DOCUMENTS["run_manifest"])
+    semantic = read_json_document(run_dir / DOCUMENTS["run_manifest_semantic"])
+    manifest = read_json_document(run_dir / DOCUMENTS["run_manifest"])
     for doc, key in ((semantic, "graph_name"), (manifest, "run_label")):
         if isinstance(doc, dict) and isinstance(doc.get(key), str) and doc[key]:
             inv.graph_name = doc[key]
@@ -212,7 +212,7 @@ def inventory(run_dir: Path) -> RunInventory:
             f"{NODES_DIR}/: legacy unsharded layout (*.json with embedded entity_results)"
         )
     present = {p.stem for p in nodes_dir.iterdir() if p.is_file()}
-    index = _read_small_json(run_dir / DOCUMENTS["results_index"])
+    index = read_json_document(run_dir / DOCUMENTS["results_index"])
     if isinstance(index, dict) and isinstance(index.get("nodes"), list):
         for node in index["nodes"]:
             if not isinstance(node, dict):
@@ -226,7 +226,7 @@ def inventory(run_dir: Path) -> RunInventory:
     # Contributions: every *.jsonl at the top of analysis/contribution/.
     contribution_dir = run_dir / CONTRIBUTION_DIR
     declared: dict[str, int] = {}
-    contribution_index = _read_small_json(run_dir / DOCUMENTS["contribution_index"])
+    contribution_index = read_json_document(run_dir / DOCUMENTS["contribution_index"])
     if isinstance(contribution_index, dict) and isinstance(contribution_index.get("parents"), list):
         for parent in contribution_index["parents"]:
             artifacts = parent.get("metric_artifacts") if isinstance(parent, dict) else None
@@ -255,7 +255,7 @@ def inventory(run_dir: Path) -> RunInventory:
         )
 
     # Classifications: the JSONL, else the CSV summary mapped to the same shape.
-    class_index = _read_small_json(run_dir / DOCUMENTS["classification_index"])
+    class_index = read_json_document(run_dir / DOCUMENTS["classification_index"])
     total = class_index.get("total_entities") if isinstance(class_index, dict) else None
     total = total if isinstance(total, int) and not isinstance(total, bool) else None
     jsonl_path = run_dir / CLASSIFICATION_JSONL

@@ -22,7 +22,6 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ import yaml
 
 from quality_compass import stats
 from quality_compass.errors import QcError
-from quality_compass.records import CSV_FIXED
+from quality_compass.records import CSV_FIXED, parse_timestamp
 
 AGG = "aggregate_time_period"
 ERROR = "error"
@@ -1139,17 +1138,17 @@ class NodeChecker:
         else:
             self._aggregate_facets()
 
+    def _facet_label(self, facet_key: tuple[Any, ...]) -> str:
+        """facet_values as the header writes them: the non-facility dimensions."""
+        return "{}" if not facet_key else str(dict(zip(self.info.dims[1:], facet_key, strict=True)))
+
     def _aggregate_facets(self) -> None:
         simple_h = self.facets.get("simple_zscore", {})
         robust_h = self.facets.get("robust_zscore", {})
         counts_h = self.header_counts.get("simple_zscore", {})
         exact = self.single  # per-facet recomputation is [R] for multi-dimension nodes
         for facet_key, group in self.groups.items():
-            label = (
-                "{}"
-                if not facet_key
-                else str(dict(zip(self.info.dims[1:], facet_key, strict=True)))
-            )
+            label = self._facet_label(facet_key)
             hs = simple_h.get(facet_key)
             hr = robust_h.get(facet_key)
             if hs is None or hr is None:
@@ -1266,11 +1265,7 @@ class NodeChecker:
         exact = self.single
         all_values: list[list[float]] = []
         for facet_key, group in self.groups.items():
-            label = (
-                "{}"
-                if not facet_key
-                else str(dict(zip(self.info.dims[1:], facet_key, strict=True)))
-            )
+            label = self._facet_label(facet_key)
             hs = simple_h.get(facet_key)
             hr = robust_h.get(facet_key)
             if hs is None or hr is None:
@@ -2052,17 +2047,6 @@ class ClassificationChecker:
                 None,
                 f"{rows} classifications != {expected} entities of aggregate nodes with a trends_to child",
             )
-
-
-def parse_timestamp(text: str) -> datetime | None:
-    """Parse the timestamp styles of real runs, including the malformed ``+00:00Z``."""
-    cleaned = text[:-1] + "+00:00" if text.endswith("Z") else text
-    if re.search(r"[+-]\d\d:\d\d\+00:00$", cleaned):
-        cleaned = cleaned[: -len("+00:00")]
-    try:
-        return datetime.fromisoformat(cleaned)
-    except ValueError:
-        return None
 
 
 def _csv_num(text: str | None) -> float:
