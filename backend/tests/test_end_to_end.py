@@ -8,7 +8,6 @@ weights, ranks and directions. Also: a failing step exits non-zero.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import psycopg
 import pytest
 
 from conftest import CONTAINER_RUN
+from helpers import qc_env
 from mart_expectations import (
     close,
     entity_key,
@@ -56,8 +56,7 @@ def qc(
     settings: DbSettings, *args: str, target_path: Path, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
     """`python -m quality_compass <args>` against `settings`, dbt artifacts in target_path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_POSTGRES_")}
-    env.update(settings.dbt_env())
+    env = qc_env(settings)
     env["DBT_TARGET_PATH"] = str(target_path)  # never the shared backend/dbt/target
     env["COLUMNS"] = "200"  # rich tables: keep the summary readable in captured output
     return subprocess.run(

@@ -17,6 +17,7 @@ never held whole (except the legacy unsharded ``results/nodes/*.json`` layout).
 from __future__ import annotations
 
 import csv
+import functools
 import queue
 import threading
 import time
@@ -215,6 +216,21 @@ class RunScanner:
                 text = text[:REJECT_TEXT_LIMIT] + "…"
             self.report.rejects.append(Reject(stats.rel, line, reason, text))
 
+    def _checked(
+        self, stats: FileStats, number: int, line: bytes, check: Callable[[Any], str | None]
+    ) -> bytes | None:
+        """Parse and check one line: its COPY text, or None after recording the reject."""
+        try:
+            obj, payload = parse_json(line)
+        except LineError as exc:
+            self.reject(stats, number, str(exc), line)
+            return None
+        reason = check(obj)
+        if reason:
+            self.reject(stats, number, reason, line)
+            return None
+        return _escape(payload or line)
+
     def _stats(self, f: RunFile, table: str) -> FileStats:
         stats = FileStats(rel=f.rel, kind=f.kind, table=table, bytes=f.size)
         self.report.files.append(stats)
@@ -385,20 +401,16 @@ class RunScanner:
             stats = self._stats(f, "raw_contributions")
             rel = _field(f.rel)
             child_node_id, metric = split_contribution_name(f.path.name)
+            check = functools.partial(
+                check_contribution, child_node_id=child_node_id, metric=metric
+            )
             last = 0
             for number, line in self._lines(f, stats):
                 last = number
-                try:
-                    obj, payload = parse_json(line)
-                except LineError as exc:
-                    self.reject(stats, number, str(exc), line)
-                    continue
-                reason = check_contribution(obj, child_node_id, metric)
-                if reason:
-                    self.reject(stats, number, reason, line)
-                    continue
-                stats.rows += 1
-                yield b"%s\t%d\t%s\n" % (rel, number, _escape(payload or line))
+                text = self._checked(stats, number, line, check)
+                if text is not None:
+                    stats.rows += 1
+                    yield b"%s\t%d\t%s\n" % (rel, number, text)
             self._check_declared(
                 stats,
                 last or None,
@@ -453,17 +465,10 @@ class RunScanner:
         last = 0
         for number, line in self._lines(f, stats):
             last = number
-            try:
-                obj, payload = parse_json(line)
-            except LineError as exc:
-                self.reject(stats, number, str(exc), line)
-                continue
-            reason = check_classification(obj)
-            if reason:
-                self.reject(stats, number, reason, line)
-                continue
-            stats.rows += 1
-            yield b"%s\t%d\tjsonl\t%s\n" % (rel, number, _escape(payload or line))
+            text = self._checked(stats, number, line, check_classification)
+            if text is not None:
+                stats.rows += 1
+                yield b"%s\t%d\tjsonl\t%s\n" % (rel, number, text)
         self._check_total(f, stats, last or None)
 
     def _classification_csv(self, f: RunFile) -> Iterator[bytes]:
