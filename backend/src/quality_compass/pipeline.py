@@ -126,6 +126,7 @@ def run_pipeline(
 def run_demo(console: Console) -> PipelineResult:
     """The main job on the embedded default: sample runs + a synthetic run, built end to end."""
     settings = resolve_settings()
+    ping(settings)  # fail fast, before generating the synthetic run
     runs = [*sample_run_dirs(), demo_synthetic_run()]
     return run_pipeline(runs, console, settings=settings, require_every_mart=True)
 
