@@ -4,9 +4,10 @@
 -- Source: raw.raw_node_results headers: canonical_child_node_ids[] ('child') and
 --         canonical_parent_node_ids[] ('parent').
 -- Rule:   the node's own view of its graph edges; it must equal graph.json's edges of that
---         node (format spec 9.1 #5, checked by tests/upstream_graph_header_edges.sql).
---         int_node_twins also reads it, so a run without graph.json still finds its
---         trends_to twins. Edge types are kept as written.
+--         node (format spec 9.1 #5, checked by
+--         tests/upstream_math/upstream_graph_header_edges.sql). int_node_twins also reads
+--         it, so a run without graph.json still finds its trends_to twins. Edge types are
+--         kept as written.
 
 with
 
