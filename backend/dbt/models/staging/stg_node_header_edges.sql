@@ -31,7 +31,9 @@ edges as (
         child.edge_type,
         'child' as edge_direction
     from headers
-    cross join lateral jsonb_to_recordset({{ jsonb_array_or_empty('headers.child_edges') }}) as child (
+    cross join lateral jsonb_to_recordset(
+        {{ jsonb_array_or_empty('headers.child_edges') }}
+    ) as child (
         canonical_child_node_id text,
         edge_type text
     )
@@ -45,7 +47,9 @@ edges as (
         parent.edge_type,
         'parent' as edge_direction
     from headers
-    cross join lateral jsonb_to_recordset({{ jsonb_array_or_empty('headers.parent_edges') }}) as parent (
+    cross join lateral jsonb_to_recordset(
+        {{ jsonb_array_or_empty('headers.parent_edges') }}
+    ) as parent (
         canonical_parent_node_id text,
         edge_type text
     )
@@ -56,8 +60,9 @@ final as (
 
     select
         -- ids
-        {{ surrogate_key(['run_id', 'canonical_node_id', 'related_node_id', 'edge_type', 'edge_direction']) }}
-            as node_edge_key,
+        {{ surrogate_key([
+            'run_id', 'canonical_node_id', 'related_node_id', 'edge_type', 'edge_direction',
+        ]) }} as node_edge_key,
         {{ surrogate_key(['run_id', 'canonical_node_id']) }} as node_key,
         run_id,
         canonical_node_id,
