@@ -1,4 +1,4 @@
-"""backend/dbt/design/*.md stay true to the built tables.
+"""docs/architecture/schema_design_*.md stay true to the built tables.
 
 Each `### \\`schema.table\\`` section of a design doc has a column table whose first two cells
 are the column (in backticks) and its PostgreSQL type. Every documented table must exist in
@@ -16,7 +16,7 @@ import pytest
 
 from conftest import Warehouse
 
-DESIGN = Path(__file__).resolve().parents[1] / "dbt" / "design"
+DESIGN = Path(__file__).resolve().parents[2] / "docs" / "architecture"
 DOCS = ("schema_design_node_results.md", "schema_design_contributions.md")
 HEADING = re.compile(r"^### `(?P<schema>[a-z_]+)\.(?P<table>[a-z_]+)`\s*$")
 ROW = re.compile(r"^\| `(?P<column>[a-z0-9_]+)` \| (?P<type>[^|]+?) \|")

@@ -38,7 +38,10 @@ chosen_signal as (
             where contributions.parent_signal_id = signals.signal_id
         )
         {%- endif %}
-    order by signals.signal_severity desc, abs(signals.simple_zscore) desc nulls last, signals.signal_id
+    order by
+        signals.signal_severity desc,
+        abs(signals.simple_zscore) desc nulls last,
+        signals.signal_id
     limit 1
 
 ),
@@ -67,8 +70,12 @@ final as (
         child_signals.severity as child_severity
     from chosen_signal
     inner join contributions
-        on contributions.parent_signal_id = chosen_signal.signal_id
-        and contributions.metric_id = {% if metric_id %}'{{ metric_id }}'{% else %}chosen_signal.metric_id{% endif %}
+        on chosen_signal.signal_id = contributions.parent_signal_id
+        {%- if metric_id %}
+        and contributions.metric_id = '{{ metric_id }}'
+        {%- else %}
+        and chosen_signal.metric_id = contributions.metric_id
+        {%- endif %}
     left join signals as child_signals
         on contributions.child_signal_id = child_signals.signal_id
     where contributions.contribution_rank <= {{ var('top_n', 10) }}

@@ -45,7 +45,11 @@ run_pair as (
 
     select
         run_id,
-        {% if previous_run_id %}'{{ previous_run_id }}'{% else %}previous_run_id{% endif %} as previous_run_id
+        {%- if previous_run_id %}
+        '{{ previous_run_id }}' as previous_run_id
+        {%- else %}
+        previous_run_id
+        {%- endif %}
     from runs
     where
         {%- if run_id %}
@@ -79,7 +83,8 @@ previous_signals as (
 compared as (
 
     select
-        coalesce(current_signals.canonical_node_id, previous_signals.canonical_node_id) as canonical_node_id,
+        coalesce(current_signals.canonical_node_id, previous_signals.canonical_node_id)
+            as canonical_node_id,
         coalesce(current_signals.facility_id, previous_signals.facility_id) as facility_id,
         coalesce(current_signals.groupby_label, previous_signals.groupby_label) as groupby_label,
         coalesce(current_signals.group_value, previous_signals.group_value) as group_value,
@@ -87,8 +92,10 @@ compared as (
         case
             when previous_signals.entity_key is null then 'new'
             when current_signals.entity_key is null then 'resolved'
-            when current_signals.signal_type is distinct from previous_signals.signal_type then 'type_changed'
-            when current_signals.severity is distinct from previous_signals.severity then 'severity_changed'
+            when (current_signals.signal_type is distinct from previous_signals.signal_type)
+                then 'type_changed'
+            when (current_signals.severity is distinct from previous_signals.severity)
+                then 'severity_changed'
             else 'unchanged'
         end as change,
         previous_signals.signal_type as previous_signal_type,
@@ -116,10 +123,10 @@ final as (
     cross join run_pair
     where compared.change <> 'unchanged'
     order by
-        compared.change,
+        compared.change asc,
         coalesce(compared.signal_severity, compared.previous_signal_severity) desc,
-        compared.facility_id,
-        compared.group_value
+        compared.facility_id asc,
+        compared.group_value asc
 
 )
 

@@ -55,7 +55,9 @@ chosen_facility as (
         {%- endif %}
     group by signals.facility_id
     order by
-        count(*) filter (where signals.severity in ('{{ severity_levels[0] }}', '{{ severity_levels[1] }}')) desc,
+        count(*) filter (
+            where signals.severity in ('{{ severity_levels[0] }}', '{{ severity_levels[1] }}')
+        ) desc,
         max(signals.signal_severity) desc,
         signals.facility_id
     limit 1
@@ -91,7 +93,14 @@ final as (
         on signals.facility_sk = facilities.facility_sk
     order by
         signals.signal_severity desc,
-        array_position(array[{% for level in severity_levels %}'{{ level }}'{% if not loop.last %}, {% endif %}{% endfor %}], signals.severity) nulls last,
+        array_position(
+            array[
+                {%- for level in severity_levels -%}
+                '{{ level }}'{% if not loop.last %}, {% endif %}
+                {%- endfor -%}
+            ],
+            signals.severity
+        ) nulls last,
         abs(signals.simple_zscore) desc nulls last,
         signals.signal_id
     limit {{ var('top_n', 20) }}

@@ -7,7 +7,10 @@
     {%- set tiers = var('anomaly_tiers') -%}
     {%- set bounds = var(kind ~ '_tier_bounds') -%}
     {%- if tiers | length != bounds | length + 1 -%}
-        {{ exceptions.raise_compiler_error("anomaly_tier: var anomaly_tiers needs one more entry than var " ~ kind ~ "_tier_bounds") }}
+        {{ exceptions.raise_compiler_error(
+            "anomaly_tier: var anomaly_tiers needs one more entry than var "
+            ~ kind ~ "_tier_bounds"
+        ) }}
     {%- endif -%}
     (
         case
@@ -37,7 +40,8 @@
     fold in: statistical_method__trending_simple_zscore__trending_time_period -> simple_zscore.
     Null for an unknown method. -#}
 {% macro statistical_method_short_name(statistical_method) -%}
-    {%- set statistical_method = '(' ~ statistical_method ~ ')' if statistical_method is not none else none -%}
+    {%- set statistical_method = '(' ~ statistical_method ~ ')'
+        if statistical_method is not none else none -%}
     (
         case
             when {{ statistical_method }} like '%slope_percentile%' then 'slope_percentile'

@@ -7,14 +7,16 @@
       anything else                                        -> Other -#}
 {% macro classify_metric_domain(metric_id, taxonomy_domain=none) -%}
     {%- set metric_id = '(' ~ metric_id ~ ')' if metric_id is not none else none -%}
-    {%- set taxonomy_domain = '(' ~ taxonomy_domain ~ ')' if taxonomy_domain is not none else none -%}
+    {%- set taxonomy_domain = '(' ~ taxonomy_domain ~ ')'
+        if taxonomy_domain is not none else none -%}
     coalesce(
         {%- if taxonomy_domain is not none %}
         nullif(trim({{ taxonomy_domain }}), ''),
         {%- endif %}
         case
             when {{ metric_id }} is null then null
-            when {{ metric_id }} ~* '(^los|los[A-Z_]|lengthofstay|length_of_stay|cost|charge|wait|throughput)'
+            when {{ metric_id }}
+                ~* '(^los|los[A-Z_]|lengthofstay|length_of_stay|cost|charge|wait|throughput)'
                 then 'Efficiency'
             when {{ metric_id }} ~* 'readmi' then 'Effectiveness'
             when {{ metric_id }} ~* '(mortality|death|infection|sepsis|fall|return|complication)'

@@ -10,14 +10,19 @@
     coalesce(
         (
             {%- if dimension_ids is not none %}
-            select string_agg(({{ entity_dimensions }}) ->> dimension.id, ' / ' order by dimension.position)
+            select string_agg(
+                ({{ entity_dimensions }}) ->> dimension.id, ' / ' order by dimension.position
+            )
             from unnest({{ dimension_ids }}) with ordinality as dimension (id, position)
             where dimension.id <> all ({{ text_array_literal(skipped) }})
                 and ({{ entity_dimensions }}) ? dimension.id
             {%- else %}
             select string_agg(dimension.value, ' / ' order by dimension.key)
             from jsonb_each_text(
-                case when jsonb_typeof({{ entity_dimensions }}) = 'object' then {{ entity_dimensions }} end
+                case
+                    when jsonb_typeof({{ entity_dimensions }}) = 'object'
+                        then {{ entity_dimensions }}
+                end
             ) as dimension
             where dimension.key <> all ({{ text_array_literal(skipped) }})
             {%- endif %}

@@ -25,7 +25,8 @@
         {%- set stripped.expr -%}
         (
             case
-                when left({{ stripped.expr }}, {{ prefix | length }}) = '{{ prefix | replace("'", "''") }}'
+                when left({{ stripped.expr }}, {{ prefix | length }})
+                    = '{{ prefix | replace("'", "''") }}'
                     and length({{ stripped.expr }}) > {{ prefix | length }}
                     then substr({{ stripped.expr }}, {{ (prefix | length) + 1 }})
                 else {{ stripped.expr }}

@@ -37,12 +37,17 @@
     header facet's facet_values for the entity's peer group. -#}
 {% macro entity_dimensions(entity_dict) -%}
     {%- set entity_dict = '(' ~ entity_dict ~ ')' if entity_dict is not none else none -%}
-    ({{ entity_dict }} - {{ text_array_literal([var('facility_dimension')] + var('non_key_dimensions')) }})
+    {%- set excluded = [var('facility_dimension')] + var('non_key_dimensions') -%}
+    ({{ entity_dict }} - {{ text_array_literal(excluded) }})
 {%- endmacro %}
 
 {#- array['a', 'b']::text[] from a Jinja list. -#}
 {% macro text_array_literal(values) -%}
-    array[{% for value in values %}'{{ value | replace("'", "''") }}'{% if not loop.last %}, {% endif %}{% endfor %}]::text[]
+    array[
+        {%- for value in values -%}
+        '{{ value | replace("'", "''") }}'{% if not loop.last %}, {% endif %}
+        {%- endfor -%}
+    ]::text[]
 {%- endmacro %}
 
 {#- A one-row subquery for a LATERAL join that turns an entity encoding into its identity
@@ -61,8 +66,11 @@
     once per row however often its columns are used.) -#}
 {% macro entity_identity(source, source_kind='array', key_scope=none) -%}
     {%- set non_key = text_array_literal(var('non_key_dimensions')) -%}
-    {%- set peer_excluded = text_array_literal([var('facility_dimension')] + var('non_key_dimensions')) -%}
-    {%- set dict = "coalesce(jsonb_object_agg(element.id, element.value) filter (where element.id is not null), '{}'::jsonb)" -%}
+    {%- set peer_excluded = text_array_literal(
+        [var('facility_dimension')] + var('non_key_dimensions')
+    ) -%}
+    {%- set dict = "coalesce(jsonb_object_agg(element.id, element.value)"
+        ~ " filter (where element.id is not null), '{}'::jsonb)" -%}
     (
         select
             {{ dict }} as entity_dict,
@@ -71,7 +79,8 @@
             ({{ dict }} - {{ peer_excluded }}) as entity_dimensions,
             md5(({{ dict }} - {{ peer_excluded }})::text) as entity_dimensions_hash
             {%- if key_scope is not none %},
-            {{ surrogate_key(key_scope + ["md5((" ~ dict ~ " - " ~ non_key ~ ")::text)"]) }} as entity_result_id
+            {{ surrogate_key(key_scope + ["md5((" ~ dict ~ " - " ~ non_key ~ ")::text)"]) }}
+                as entity_result_id
             {%- endif %}
         {%- if source_kind == 'array' %}
         from jsonb_to_recordset(
@@ -82,7 +91,9 @@
             case when jsonb_typeof({{ source }}) = 'object' then {{ source }} end
         ) as element (id, value)
         {%- else %}
-        {{ exceptions.raise_compiler_error("entity_identity: source_kind must be 'array' or 'object'") }}
+        {{ exceptions.raise_compiler_error(
+            "entity_identity: source_kind must be 'array' or 'object'"
+        ) }}
         {%- endif %}
     )
 {%- endmacro %}

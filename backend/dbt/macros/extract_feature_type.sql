@@ -6,7 +6,8 @@
                            scalar per entity), else 'temporal' (a timeline per entity).
     Null when the id does not have at least three '__'-separated parts. -#}
 {% macro extract_feature_type(canonical_node_id, part='feature_type') -%}
-    {%- set canonical_node_id = '(' ~ canonical_node_id ~ ')' if canonical_node_id is not none else none -%}
+    {%- set canonical_node_id = '(' ~ canonical_node_id ~ ')'
+        if canonical_node_id is not none else none -%}
     {%- set time_part -%}
         case
             when cardinality(string_to_array({{ canonical_node_id }}, '__')) >= 3
@@ -24,6 +25,8 @@
             end
         )
     {%- else -%}
-        {{ exceptions.raise_compiler_error("extract_feature_type: part must be 'feature_type' or 'time_grain', got " ~ part) }}
+        {{ exceptions.raise_compiler_error(
+            "extract_feature_type: part must be 'feature_type' or 'time_grain', got " ~ part
+        ) }}
     {%- endif -%}
 {%- endmacro %}

@@ -7,7 +7,11 @@
     (
         case
             {%- for level, labels in var('anomaly_severity_levels').items() %}
-            when lower(trim({{ anomaly_label }})) in ({% for label in labels %}'{{ label }}'{% if not loop.last %}, {% endif %}{% endfor %}) then '{{ level }}'
+            when lower(trim({{ anomaly_label }})) in (
+                {%- for label in labels -%}
+                '{{ label }}'{% if not loop.last %}, {% endif %}
+                {%- endfor -%}
+            ) then '{{ level }}'
             {%- endfor %}
         end
     )

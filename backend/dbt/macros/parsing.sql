@@ -3,9 +3,12 @@
     else is null rather than an error. A missing offset means the session time zone. -#}
 {% macro parse_timestamptz(text_value) -%}
     {%- set text_value = '(' ~ text_value ~ ')' -%}
+    {%- set iso_timestamp_pattern -%}
+    ^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?Z?$
+    {%- endset -%}
     (
         case
-            when {{ text_value }} ~ '^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?Z?$'
+            when {{ text_value }} ~ '{{ iso_timestamp_pattern }}'
                 then regexp_replace({{ text_value }}, '([+-]\d{2}(:?\d{2})?)Z$', '\1')::timestamptz
         end
     )
@@ -20,7 +23,9 @@
             when {{ text_value }} ~ '^\d{4}-?(0[1-9]|1[0-2])$'
                 then make_date(left({{ text_value }}, 4)::int, right({{ text_value }}, 2)::int, 1)
             when {{ text_value }} ~ '^\d{4}-Q?[1-4]$'
-                then make_date(left({{ text_value }}, 4)::int, (right({{ text_value }}, 1)::int - 1) * 3 + 1, 1)
+                then make_date(
+                    left({{ text_value }}, 4)::int, (right({{ text_value }}, 1)::int - 1) * 3 + 1, 1
+                )
             when {{ text_value }} ~ '^\d{4}$'
                 then make_date({{ text_value }}::int, 1, 1)
         end
@@ -35,7 +40,8 @@
             when jsonb_typeof({{ jsonb_value }}) = 'array'
                 then array(
                     select element.value
-                    from jsonb_array_elements_text({{ jsonb_value }}) with ordinality as element (value, position)
+                    from jsonb_array_elements_text({{ jsonb_value }})
+                        with ordinality as element (value, position)
                     order by element.position
                 )
         end
@@ -52,5 +58,10 @@
 {#- The jsonb value only when it is an array, else '[]' (for jsonb_array_elements). -#}
 {% macro jsonb_array_or_empty(jsonb_value) -%}
     {%- set jsonb_value = '(' ~ jsonb_value ~ ')' -%}
-    (case when jsonb_typeof({{ jsonb_value }}) = 'array' then {{ jsonb_value }} else '[]'::jsonb end)
+    (
+        case
+            when jsonb_typeof({{ jsonb_value }}) = 'array' then {{ jsonb_value }}
+            else '[]'::jsonb
+        end
+    )
 {%- endmacro %}

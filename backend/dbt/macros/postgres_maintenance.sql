@@ -40,14 +40,18 @@
 
 {% macro _qc_find_relation(table_name, schema_name=none) %}
     {%- if schema_name -%}
-        {{ return(adapter.get_relation(database=target.database, schema=schema_name, identifier=table_name)) }}
+        {{ return(adapter.get_relation(
+            database=target.database, schema=schema_name, identifier=table_name
+        )) }}
     {%- endif -%}
     {#- 1. a node of this project: the schema it is built in for this target -#}
     {%- for node in graph.nodes.values() -%}
         {%- if node.resource_type in ['model', 'seed', 'snapshot']
               and (node.alias or node.name) == table_name
               and node.package_name == project_name -%}
-            {%- set found = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias or node.name) -%}
+            {%- set found = adapter.get_relation(
+                database=node.database, schema=node.schema, identifier=node.alias or node.name
+            ) -%}
             {%- if found is not none -%}
                 {{ return(found) }}
             {%- endif -%}
@@ -64,7 +68,9 @@
     {%- endset -%}
     {%- set schemas = run_query(lookup).columns[0].values() -%}
     {%- if schemas | length == 1 -%}
-        {{ return(adapter.get_relation(database=target.database, schema=schemas[0], identifier=table_name)) }}
+        {{ return(adapter.get_relation(
+            database=target.database, schema=schemas[0], identifier=table_name
+        )) }}
     {%- elif schemas | length > 1 -%}
         {{ exceptions.raise_compiler_error(
             "vacuum_analyze_table: '" ~ table_name ~ "' exists in several schemas ("

@@ -36,9 +36,11 @@ final as (
             '{{ var("anomaly_no_score_label") }}'
         ) as expected_anomaly_label,
         {{ map_anomaly_to_severity('anomaly_label') }} as anomaly_severity,
-        anomaly_label is not distinct from coalesce(
-            {{ expected_anomaly_label('statistic_value', 'applies_to') }},
-            '{{ var("anomaly_no_score_label") }}'
+        (
+            anomaly_label is not distinct from coalesce(
+                {{ expected_anomaly_label('statistic_value', 'applies_to') }},
+                '{{ var("anomaly_no_score_label") }}'
+            )
         ) as is_label_consistent
     from anomalies
 

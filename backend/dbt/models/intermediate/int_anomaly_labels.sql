@@ -36,12 +36,17 @@ pivoted as (
         statistical_method_id,
         max(anomaly_label) filter (where applies_to = 'simple_zscore') as simple_zscore_anomaly,
         max(anomaly_label) filter (where applies_to = 'robust_zscore') as robust_zscore_anomaly,
-        max(anomaly_label) filter (where applies_to = 'latest_simple_zscore') as latest_simple_zscore_anomaly,
-        max(anomaly_label) filter (where applies_to = 'mean_simple_zscore') as mean_simple_zscore_anomaly,
-        max(anomaly_label) filter (where applies_to = 'latest_robust_zscore') as latest_robust_zscore_anomaly,
-        max(anomaly_label) filter (where applies_to = 'mean_robust_zscore') as mean_robust_zscore_anomaly,
+        max(anomaly_label) filter (where applies_to = 'latest_simple_zscore')
+            as latest_simple_zscore_anomaly,
+        max(anomaly_label) filter (where applies_to = 'mean_simple_zscore')
+            as mean_simple_zscore_anomaly,
+        max(anomaly_label) filter (where applies_to = 'latest_robust_zscore')
+            as latest_robust_zscore_anomaly,
+        max(anomaly_label) filter (where applies_to = 'mean_robust_zscore')
+            as mean_robust_zscore_anomaly,
         max(anomaly_label) filter (where applies_to = 'slope_percentile') as slope_anomaly,
-        jsonb_object_agg(applies_to, anomaly_label) filter (where applies_to is not null) as anomaly_labels,
+        jsonb_object_agg(applies_to, anomaly_label) filter (where applies_to is not null)
+            as anomaly_labels,
         count(*) as anomaly_count
     from anomalies
     group by statistical_method_id

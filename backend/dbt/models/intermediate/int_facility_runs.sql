@@ -90,9 +90,15 @@ classification_counts as (
 
 facilities as (
 
-    select run_id, facility_id from entity_counts
+    select
+        run_id,
+        facility_id
+    from entity_counts
     union
-    select run_id, facility_id from classification_counts
+    select
+        run_id,
+        facility_id
+    from classification_counts
 
 ),
 

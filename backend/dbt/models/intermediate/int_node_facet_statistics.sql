@@ -26,25 +26,35 @@ pivoted as (
         (array_agg(facet_values))[1] as facet_values,
 
         -- simple method (aggregate or trending)
-        max(record_count) filter (where statistical_method_short_name = 'simple_zscore') as simple_record_count,
-        max(entity_count) filter (where statistical_method_short_name = 'simple_zscore') as simple_entity_count,
-        max(global_metric_mean) filter (where statistical_method_short_name = 'simple_zscore') as peer_mean,
-        max(global_metric_std) filter (where statistical_method_short_name = 'simple_zscore') as peer_std,
+        max(record_count) filter (where statistical_method_short_name = 'simple_zscore')
+            as simple_record_count,
+        max(entity_count) filter (where statistical_method_short_name = 'simple_zscore')
+            as simple_entity_count,
+        max(global_metric_mean) filter (where statistical_method_short_name = 'simple_zscore')
+            as peer_mean,
+        max(global_metric_std) filter (where statistical_method_short_name = 'simple_zscore')
+            as peer_std,
         max(std_floor) filter (where statistical_method_short_name = 'simple_zscore') as std_floor,
         bool_or(is_std_floor_applied) filter (where statistical_method_short_name = 'simple_zscore')
             as is_std_floor_applied,
-        max(min_peer_count) filter (where statistical_method_short_name = 'simple_zscore') as simple_min_peer_count,
+        max(min_peer_count) filter (where statistical_method_short_name = 'simple_zscore')
+            as simple_min_peer_count,
 
         -- robust method (aggregate or trending)
-        max(entity_count) filter (where statistical_method_short_name = 'robust_zscore') as robust_entity_count,
-        max(global_metric_median) filter (where statistical_method_short_name = 'robust_zscore') as peer_median,
+        max(entity_count) filter (where statistical_method_short_name = 'robust_zscore')
+            as robust_entity_count,
+        max(global_metric_median) filter (where statistical_method_short_name = 'robust_zscore')
+            as peer_median,
         max(global_mad) filter (where statistical_method_short_name = 'robust_zscore') as peer_mad,
         max(mad_floor) filter (where statistical_method_short_name = 'robust_zscore') as mad_floor,
         bool_or(is_mad_floor_applied) filter (where statistical_method_short_name = 'robust_zscore')
             as is_mad_floor_applied,
-        max(winsor_percentile) filter (where statistical_method_short_name = 'robust_zscore') as winsor_percentile,
-        bool_or(is_winsor_applied) filter (where statistical_method_short_name = 'robust_zscore') as is_winsor_applied,
-        max(min_peer_count) filter (where statistical_method_short_name = 'robust_zscore') as robust_min_peer_count,
+        max(winsor_percentile) filter (where statistical_method_short_name = 'robust_zscore')
+            as winsor_percentile,
+        bool_or(is_winsor_applied) filter (where statistical_method_short_name = 'robust_zscore')
+            as is_winsor_applied,
+        max(min_peer_count) filter (where statistical_method_short_name = 'robust_zscore')
+            as robust_min_peer_count,
 
         count(*) as method_count,
         sum(warning_count) as warning_count

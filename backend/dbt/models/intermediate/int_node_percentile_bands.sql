@@ -22,7 +22,9 @@ ranked_methods as (
         statistical_method,
         row_number() over (
             partition by run_id, canonical_node_id
-            order by ({{ statistical_method_short_name('statistical_method') }} = 'robust_zscore') desc, statistical_method
+            order by
+                ({{ statistical_method_short_name('statistical_method') }} = 'robust_zscore') desc,
+                statistical_method
         ) as preference
     from trends
     group by run_id, canonical_node_id, statistical_method

@@ -72,10 +72,12 @@ nodes as (
 
     select
         coalesce(graph_nodes.run_id, loaded_nodes.run_id) as run_id,
-        coalesce(graph_nodes.canonical_node_id, loaded_nodes.canonical_node_id) as canonical_node_id,
+        coalesce(graph_nodes.canonical_node_id, loaded_nodes.canonical_node_id)
+            as canonical_node_id,
         coalesce(graph_nodes.metric_id, loaded_nodes.metric_id) as metric_id,
         graph_nodes.group_by_set,
-        coalesce(nullif(graph_nodes.dimension_ids, '{}'::text[]), loaded_nodes.dimension_ids) as dimension_ids,
+        coalesce(nullif(graph_nodes.dimension_ids, '{}'::text[]), loaded_nodes.dimension_ids)
+            as dimension_ids,
         coalesce(graph_nodes.time_grain, loaded_nodes.time_grain) as time_grain,
         coalesce(graph_nodes.feature_type, loaded_nodes.feature_type) as feature_type,
         graph_nodes.facet_family_id,
@@ -110,14 +112,16 @@ final as (
         nodes.group_by_set,
         nodes.dimension_ids,
         array(
-            select dimension_id
+            select dimension.dimension_id
             from unnest(nodes.dimension_ids) with ordinality as dimension (dimension_id, position)
-            where dimension_id <> all (
+            -- `<> all (array)` is a comparison, not the function call LT01/LT06 take it for
+            where dimension.dimension_id <> all (  -- noqa: LT01, LT06
                 {{ text_array_literal([var('facility_dimension')] + var('non_key_dimensions')) }}
             )
-            order by position
+            order by dimension.position
         ) as peer_dimension_ids,
-        {{ compute_groupby_label('nodes.dimension_ids', 'dimension_labels.dimension_labels') }} as groupby_label,
+        {{ compute_groupby_label('nodes.dimension_ids', 'dimension_labels.dimension_labels') }}
+            as groupby_label,
         nodes.time_grain,
         nodes.feature_type,
         nodes.comparison_group,

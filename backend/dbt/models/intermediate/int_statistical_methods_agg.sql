@@ -81,41 +81,55 @@ pivoted as (
         entity_result_id,
 
         -- simple z-score method (aggregate: the primary statistics)
-        max(simple_zscore) filter (where statistical_method_short_name = 'simple_zscore') as simple_zscore,
-        max(percentile_rank) filter (where statistical_method_short_name = 'simple_zscore') as percentile_rank,
+        max(simple_zscore) filter (where statistical_method_short_name = 'simple_zscore')
+            as simple_zscore,
+        max(percentile_rank) filter (where statistical_method_short_name = 'simple_zscore')
+            as percentile_rank,
         max(peer_mean) filter (where statistical_method_short_name = 'simple_zscore') as peer_mean,
         max(peer_std) filter (where statistical_method_short_name = 'simple_zscore') as peer_std,
-        max(peer_count) filter (where statistical_method_short_name = 'simple_zscore') as peer_count,
+        max(peer_count) filter (where statistical_method_short_name = 'simple_zscore')
+            as peer_count,
         max(latest_simple_zscore) filter (where statistical_method_short_name = 'simple_zscore')
             as latest_simple_zscore,
         max(mean_simple_zscore) filter (where statistical_method_short_name = 'simple_zscore')
             as mean_simple_zscore,
         (array_agg(per_period_simple_zscores) filter (
-            where statistical_method_short_name = 'simple_zscore' and per_period_simple_zscores is not null
+            where statistical_method_short_name = 'simple_zscore'
+                and per_period_simple_zscores is not null
         ))[1] as monthly_z_scores,
 
         -- robust z-score method
-        max(robust_zscore) filter (where statistical_method_short_name = 'robust_zscore') as robust_zscore,
+        max(robust_zscore) filter (where statistical_method_short_name = 'robust_zscore')
+            as robust_zscore,
         max(percentile_rank) filter (where statistical_method_short_name = 'robust_zscore')
             as robust_percentile_rank,
-        max(peer_count) filter (where statistical_method_short_name = 'robust_zscore') as robust_peer_count,
+        max(peer_count) filter (where statistical_method_short_name = 'robust_zscore')
+            as robust_peer_count,
         max(latest_robust_zscore) filter (where statistical_method_short_name = 'robust_zscore')
             as latest_robust_zscore,
         max(mean_robust_zscore) filter (where statistical_method_short_name = 'robust_zscore')
             as mean_robust_zscore,
-        max(peer_median) filter (where statistical_method_short_name = 'robust_zscore') as latest_peer_median,
-        max(peer_mad) filter (where statistical_method_short_name = 'robust_zscore') as latest_peer_mad,
+        max(peer_median) filter (where statistical_method_short_name = 'robust_zscore')
+            as latest_peer_median,
+        max(peer_mad) filter (where statistical_method_short_name = 'robust_zscore')
+            as latest_peer_mad,
         (array_agg(per_period_robust_zscores) filter (
-            where statistical_method_short_name = 'robust_zscore' and per_period_robust_zscores is not null
+            where statistical_method_short_name = 'robust_zscore'
+                and per_period_robust_zscores is not null
         ))[1] as monthly_robust_z_scores,
 
         -- slope method
         max(slope) filter (where statistical_method_short_name = 'slope_percentile') as slope,
-        max(slope_percentile) filter (where statistical_method_short_name = 'slope_percentile') as slope_percentile,
-        max(acceleration) filter (where statistical_method_short_name = 'slope_percentile') as acceleration,
-        max(end_start_delta) filter (where statistical_method_short_name = 'slope_percentile') as end_start_delta,
-        max(period_count) filter (where statistical_method_short_name = 'slope_percentile') as period_count,
-        max(trend_direction) filter (where statistical_method_short_name = 'slope_percentile') as trend_direction,
+        max(slope_percentile) filter (where statistical_method_short_name = 'slope_percentile')
+            as slope_percentile,
+        max(acceleration) filter (where statistical_method_short_name = 'slope_percentile')
+            as acceleration,
+        max(end_start_delta) filter (where statistical_method_short_name = 'slope_percentile')
+            as end_start_delta,
+        max(period_count) filter (where statistical_method_short_name = 'slope_percentile')
+            as period_count,
+        max(trend_direction) filter (where statistical_method_short_name = 'slope_percentile')
+            as trend_direction,
         max(momentum) filter (where statistical_method_short_name = 'slope_percentile') as momentum,
 
         -- labels (each set by exactly one method)

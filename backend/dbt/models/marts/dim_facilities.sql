@@ -136,7 +136,8 @@ final as (
         facilities.facility_id,
 
         -- attributes (master data where listed, else what the latest run reports)
-        coalesce(master_data.facility_name, latest.facility_name, facilities.facility_id) as facility_name,
+        coalesce(master_data.facility_name, latest.facility_name, facilities.facility_id)
+            as facility_name,
         latest.facility_name as reported_facility_name,
         latest.system_name,
         master_data.health_system,

@@ -95,10 +95,12 @@ parent_groups as (
         sum(contribution_weight) over parent_group as group_contribution_weight,
         row_number() over (
             partition by run_id, parent_node_id, parent_entity_key, child_node_id, metric_id
-            order by contribution_weight desc nulls last, child_entity_key
+            order by contribution_weight desc nulls last, child_entity_key asc
         ) as contribution_rank
     from contributions
-    window parent_group as (partition by run_id, parent_node_id, parent_entity_key, child_node_id, metric_id)
+    window parent_group as (
+        partition by run_id, parent_node_id, parent_entity_key, child_node_id, metric_id
+    )
 
 ),
 
@@ -106,7 +108,8 @@ with_nodes as (
 
     select
         parent_groups.*,
-        coalesce(child_nodes.metric_id, split_part(parent_groups.child_node_id, '__', 1)) as node_metric_id,
+        coalesce(child_nodes.metric_id, split_part(parent_groups.child_node_id, '__', 1))
+            as node_metric_id,
         parent_nodes.groupby_label as parent_groupby_label,
         parent_nodes.dimension_ids as parent_dimension_ids,
         child_nodes.groupby_label as child_groupby_label,
@@ -144,13 +147,17 @@ final as (
         with_nodes.child_entity_dimensions,
         with_nodes.child_segment,
         with_nodes.parent_groupby_label,
-        {{ compute_group_value('with_nodes.parent_entity_dimensions', 'with_nodes.parent_dimension_ids') }}
-            as parent_group_value,
+        {{ compute_group_value(
+            'with_nodes.parent_entity_dimensions', 'with_nodes.parent_dimension_ids'
+        ) }} as parent_group_value,
         with_nodes.child_groupby_label,
-        {{ compute_group_value('with_nodes.child_entity_dimensions', 'with_nodes.child_dimension_ids') }}
-            as child_group_value,
-        with_nodes.child_entity_dimensions ->> '{{ var("service_line_dimension") }}' as child_service_line,
-        with_nodes.child_entity_dimensions ->> '{{ var("sub_service_line_dimension") }}' as child_sub_service_line,
+        {{ compute_group_value(
+            'with_nodes.child_entity_dimensions', 'with_nodes.child_dimension_ids'
+        ) }} as child_group_value,
+        with_nodes.child_entity_dimensions ->> '{{ var("service_line_dimension") }}'
+            as child_service_line,
+        with_nodes.child_entity_dimensions ->> '{{ var("sub_service_line_dimension") }}'
+            as child_sub_service_line,
         with_nodes.contribution_method,
         with_nodes.weight_field,
 
@@ -178,7 +185,8 @@ final as (
         -- flags
         coalesce(
             with_nodes.is_group_share_in_range
-            and abs(with_nodes.group_weight_share_sum - 1) <= {{ var('weight_share_sum_tolerance') }},
+            and abs(with_nodes.group_weight_share_sum - 1)
+            <= {{ var('weight_share_sum_tolerance') }},
             false
         ) as is_weight_share_valid,
         with_nodes.metric_id = with_nodes.node_metric_id as is_metric_contribution,

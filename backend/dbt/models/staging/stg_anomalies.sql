@@ -37,10 +37,13 @@ profiles as (
         profile.value as profile
     from raw_entities
     cross join lateral {{ entity_identity(
-        'raw_entities.entity', 'array', key_scope=['raw_entities.run_id', 'raw_entities.canonical_node_id']
+        'raw_entities.entity',
+        'array',
+        key_scope=['raw_entities.run_id', 'raw_entities.canonical_node_id']
     ) }} as entity
     -- jsonb_path_query walks the arrays without copying each level's elements
-    cross join lateral jsonb_path_query(raw_entities.statistical_methods, 'strict $[*]') as method (value)
+    cross join lateral jsonb_path_query(raw_entities.statistical_methods, 'strict $[*]')
+        as method (value)
     cross join lateral jsonb_path_query(method.value, 'strict $.anomalies[*]') as profile (value)
 
 ),
@@ -58,7 +61,9 @@ anomalies as (
     from profiles
     cross join lateral jsonb_path_query(profiles.profile, 'strict $.methods[*]')
         with ordinality as anomaly (value, position)
-    cross join lateral jsonb_to_record({{ jsonb_object_or_null('anomaly.value') }}) as anomaly_record (
+    cross join lateral jsonb_to_record(
+        {{ jsonb_object_or_null('anomaly.value') }}
+    ) as anomaly_record (
         anomaly_method text,
         anomaly text,
         statistic_value double precision,

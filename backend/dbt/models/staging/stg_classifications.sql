@@ -101,7 +101,8 @@ final as (
 
     select
         -- ids
-        {{ surrogate_key(['raw_run_id', 'node_id', 'entity_key_hash', 'metric_id']) }} as classification_id,
+        {{ surrogate_key(['raw_run_id', 'node_id', 'entity_key_hash', 'metric_id']) }}
+            as classification_id,
         {{ surrogate_key(['raw_run_id', 'node_id', 'entity_key_hash']) }} as entity_result_id,
         {{ surrogate_key(['raw_run_id', 'node_id']) }} as node_key,
         raw_run_id as run_id,
@@ -143,8 +144,9 @@ final as (
             severity_calculation_object ->> 'final_severity',
             severity_calculation_object ->> 'final'
         )::numeric as final_severity,
-        jsonb_array_length({{ jsonb_array_or_empty("severity_calculation_object -> 'refinements'") }})
-            as severity_refinement_count,
+        jsonb_array_length(
+            {{ jsonb_array_or_empty("severity_calculation_object -> 'refinements'") }}
+        ) as severity_refinement_count,
         lower(trim(magnitude_tier)) as magnitude_tier,
         lower(trim(trajectory_tier)) as trajectory_tier,
         lower(trim(consistency_tier)) as consistency_tier,

@@ -61,7 +61,8 @@ unpacked as (
     from raw_contributions
     cross join lateral {{ entity_identity('raw_contributions.parent_entity', 'object') }} as parent
     cross join lateral {{ entity_identity(
-        "coalesce(nullif(raw_contributions.child_entity, '{}'::jsonb), raw_contributions.dataset_row_locator -> 'key')",
+        "coalesce(nullif(raw_contributions.child_entity, '{}'::jsonb),"
+        ~ " raw_contributions.dataset_row_locator -> 'key')",
         'object'
     ) }} as child
 
@@ -71,10 +72,14 @@ final as (
 
     select
         -- ids
-        {{ surrogate_key(['run_id', 'parent_node_id', 'parent_entity_key', 'child_node_id', 'child_entity_key', 'metric_id']) }}
-            as contribution_id,
-        {{ surrogate_key(['run_id', 'parent_node_id', 'parent_entity_key']) }} as parent_entity_result_id,
-        {{ surrogate_key(['run_id', 'child_node_id', 'child_entity_key']) }} as child_entity_result_id,
+        {{ surrogate_key([
+            'run_id', 'parent_node_id', 'parent_entity_key',
+            'child_node_id', 'child_entity_key', 'metric_id',
+        ]) }} as contribution_id,
+        {{ surrogate_key(['run_id', 'parent_node_id', 'parent_entity_key']) }}
+            as parent_entity_result_id,
+        {{ surrogate_key(['run_id', 'child_node_id', 'child_entity_key']) }}
+            as child_entity_result_id,
         {{ surrogate_key(['run_id', 'parent_node_id']) }} as parent_node_key,
         {{ surrogate_key(['run_id', 'child_node_id']) }} as child_node_key,
         run_id,

@@ -57,7 +57,9 @@ unpacked as (
         latest.value as latest_value
     from raw_entities
     cross join lateral {{ entity_identity(
-        'raw_entities.entity', 'array', key_scope=['raw_entities.run_id', 'raw_entities.canonical_node_id']
+        'raw_entities.entity',
+        'array',
+        key_scope=['raw_entities.run_id', 'raw_entities.canonical_node_id']
     ) }} as entity
     -- temporal nodes: the latest period with a value (LIMIT keeps it a per-row subquery)
     left join lateral (
@@ -99,7 +101,8 @@ final as (
 
         -- measures
         case
-            when jsonb_typeof(metric_values) = 'number' then (metric_values #>> '{}')::double precision
+            when jsonb_typeof(metric_values) = 'number'
+                then (metric_values #>> '{}')::double precision
             else latest_value
         end as metric_value,
         {{ period_to_date('latest_period') }} as metric_value_period_date,
@@ -115,7 +118,7 @@ final as (
         metadata -> 'per_period' -> 'encounters' as encounters_per_period,
 
         -- flags
-        jsonb_typeof(metric_values) is distinct from 'object' as is_aggregate,
+        (jsonb_typeof(metric_values) is distinct from 'object') as is_aggregate,
 
         -- provenance
         line_number as source_line_number,

@@ -24,7 +24,9 @@ nodes as (
         graphs.run_id,
         node.*
     from graphs
-    cross join lateral jsonb_to_recordset({{ jsonb_array_or_empty("graphs.json_data -> 'nodes'") }}) as node (
+    cross join lateral jsonb_to_recordset(
+        {{ jsonb_array_or_empty("graphs.json_data -> 'nodes'") }}
+    ) as node (
         id text,
         metric_id text,
         group_by_set text,

@@ -26,7 +26,9 @@ edges as (
         graphs.run_id,
         edge.*
     from graphs
-    cross join lateral jsonb_to_recordset({{ jsonb_array_or_empty("graphs.json_data -> 'edges'") }}) as edge (
+    cross join lateral jsonb_to_recordset(
+        {{ jsonb_array_or_empty("graphs.json_data -> 'edges'") }}
+    ) as edge (
         id text,
         source text,
         target text,
@@ -74,8 +76,9 @@ final as (
 
     select
         -- ids
-        {{ surrogate_key(['run_id', 'canonical_node_id', 'related_node_id', 'edge_type', 'edge_direction']) }}
-            as node_edge_key,
+        {{ surrogate_key([
+            'run_id', 'canonical_node_id', 'related_node_id', 'edge_type', 'edge_direction',
+        ]) }} as node_edge_key,
         {{ surrogate_key(['run_id', 'canonical_node_id']) }} as node_key,
         {{ surrogate_key(['run_id', 'related_node_id']) }} as related_node_key,
         run_id,

@@ -32,8 +32,9 @@ methods as (
         method.value ->> 'statistical_method' as statistical_method,
         method.value -> 'summary' -> 'global_statistics' as global_statistics
     from headers
-    cross join lateral jsonb_array_elements({{ jsonb_array_or_empty('headers.statistical_methods') }})
-        with ordinality as method (value, position)
+    cross join lateral jsonb_array_elements(
+        {{ jsonb_array_or_empty('headers.statistical_methods') }}
+    ) with ordinality as method (value, position)
 
 ),
 
@@ -44,7 +45,8 @@ facets as (
         methods.canonical_node_id,
         methods.method_position,
         methods.statistical_method,
-        {{ jsonb_text_array("methods.global_statistics -> 'group_by_columns'") }} as group_by_columns,
+        {{ jsonb_text_array("methods.global_statistics -> 'group_by_columns'") }}
+            as group_by_columns,
         (methods.global_statistics -> 'aggregate_statistics' ->> 'global_record_count')::numeric
             as global_record_count,
         facet.position as facet_position,
@@ -54,9 +56,11 @@ facets as (
         facet.value -> 'method_statistics' as method_statistics,
         facet.value -> 'warnings' as warnings
     from methods
-    cross join lateral jsonb_array_elements({{ jsonb_array_or_empty("methods.global_statistics -> 'facets'") }})
-        with ordinality as facet (value, position)
-    cross join lateral {{ entity_identity("facet.value -> 'facet_values'", 'object') }} as facet_identity
+    cross join lateral jsonb_array_elements(
+        {{ jsonb_array_or_empty("methods.global_statistics -> 'facets'") }}
+    ) with ordinality as facet (value, position)
+    cross join lateral {{ entity_identity("facet.value -> 'facet_values'", 'object') }}
+        as facet_identity
 
 ),
 
@@ -69,12 +73,16 @@ typed as (
         counts.entity_with_statistics_count,
         statistics.*
     from facets
-    cross join lateral jsonb_to_record({{ jsonb_object_or_null('facets.facet_counts') }}) as counts (
+    cross join lateral jsonb_to_record(
+        {{ jsonb_object_or_null('facets.facet_counts') }}
+    ) as counts (
         record_count numeric,
         entity_count numeric,
         entity_with_statistics_count numeric
     )
-    cross join lateral jsonb_to_record({{ jsonb_object_or_null('facets.method_statistics') }}) as statistics (
+    cross join lateral jsonb_to_record(
+        {{ jsonb_object_or_null('facets.method_statistics') }}
+    ) as statistics (
         global_metric_mean double precision,
         global_metric_std double precision,
         std_floor double precision,

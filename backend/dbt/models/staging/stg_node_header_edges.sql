@@ -4,9 +4,10 @@
 -- Source: raw.raw_node_results headers: canonical_child_node_ids[] ('child') and
 --         canonical_parent_node_ids[] ('parent').
 -- Rule:   the node's own view of its graph edges; it must equal graph.json's edges of that
---         node (format spec 9.1 #5, checked by tests/upstream_graph_header_edges.sql).
---         int_node_twins also reads it, so a run without graph.json still finds its
---         trends_to twins. Edge types are kept as written.
+--         node (format spec 9.1 #5, checked by
+--         tests/upstream_math/upstream_graph_header_edges.sql). int_node_twins also reads
+--         it, so a run without graph.json still finds its trends_to twins. Edge types are
+--         kept as written.
 
 with
 
@@ -30,7 +31,9 @@ edges as (
         child.edge_type,
         'child' as edge_direction
     from headers
-    cross join lateral jsonb_to_recordset({{ jsonb_array_or_empty('headers.child_edges') }}) as child (
+    cross join lateral jsonb_to_recordset(
+        {{ jsonb_array_or_empty('headers.child_edges') }}
+    ) as child (
         canonical_child_node_id text,
         edge_type text
     )
@@ -44,7 +47,9 @@ edges as (
         parent.edge_type,
         'parent' as edge_direction
     from headers
-    cross join lateral jsonb_to_recordset({{ jsonb_array_or_empty('headers.parent_edges') }}) as parent (
+    cross join lateral jsonb_to_recordset(
+        {{ jsonb_array_or_empty('headers.parent_edges') }}
+    ) as parent (
         canonical_parent_node_id text,
         edge_type text
     )
@@ -55,8 +60,9 @@ final as (
 
     select
         -- ids
-        {{ surrogate_key(['run_id', 'canonical_node_id', 'related_node_id', 'edge_type', 'edge_direction']) }}
-            as node_edge_key,
+        {{ surrogate_key([
+            'run_id', 'canonical_node_id', 'related_node_id', 'edge_type', 'edge_direction',
+        ]) }} as node_edge_key,
         {{ surrogate_key(['run_id', 'canonical_node_id']) }} as node_key,
         run_id,
         canonical_node_id,

@@ -29,9 +29,12 @@ trends as (
         method.value ->> 'statistical_method' as statistical_method,
         method.value -> 'summary' -> 'global_statistics' -> 'percentile_trends' as percentile_trends
     from headers
-    cross join lateral jsonb_array_elements({{ jsonb_array_or_empty('headers.statistical_methods') }})
-        with ordinality as method (value, position)
-    where jsonb_typeof(method.value -> 'summary' -> 'global_statistics' -> 'percentile_trends') = 'object'
+    cross join lateral jsonb_array_elements(
+        {{ jsonb_array_or_empty('headers.statistical_methods') }}
+    ) with ordinality as method (value, position)
+    where
+        jsonb_typeof(method.value -> 'summary' -> 'global_statistics' -> 'percentile_trends')
+        = 'object'
 
 ),
 
@@ -45,8 +48,9 @@ periods as (
         period.position as period_index,
         period.value as period
     from trends
-    cross join lateral jsonb_array_elements_text({{ jsonb_array_or_empty("trends.percentile_trends -> 'periods'") }})
-        with ordinality as period (value, position)
+    cross join lateral jsonb_array_elements_text(
+        {{ jsonb_array_or_empty("trends.percentile_trends -> 'periods'") }}
+    ) with ordinality as period (value, position)
 
 ),
 
@@ -68,13 +72,18 @@ final as (
 
         -- measures
         {%- for band in ['p10', 'p25', 'p50', 'p75', 'p90'] %}
-        (percentile_trends -> '{{ band }}' ->> (period_index::integer - 1))::double precision as {{ band }},
+        (percentile_trends -> '{{ band }}' ->> (period_index::integer - 1))::double precision
+            as {{ band }},
         {%- endfor %}
-        (percentile_trends -> 'sample_sizes' ->> (period_index::integer - 1))::numeric::integer as sample_size,
+        (percentile_trends -> 'sample_sizes' ->> (period_index::integer - 1))::numeric::integer
+            as sample_size,
 
         -- flags
         {%- for band in ['p10', 'p25', 'p50', 'p75', 'p90'] %}
-        (percentile_trends -> 'suppression_applied' -> '{{ band }}' ->> (period_index::integer - 1))::boolean
+        (
+            percentile_trends -> 'suppression_applied' -> '{{ band }}'
+            ->> (period_index::integer - 1)
+        )::boolean
             as is_{{ band }}_suppressed{% if not loop.last %},{% endif %}
         {%- endfor %}
 

@@ -40,8 +40,9 @@ unpacked as (
         headers.*,
         summary -> 'entity_scope' as entity_scope,
         summary -> 'temporal_context' as temporal_context,
-        {{ jsonb_text_array("statistical_methods -> 0 -> 'summary' -> 'global_statistics' -> 'group_by_columns'") }}
-            as group_by_columns
+        {{ jsonb_text_array(
+            "statistical_methods -> 0 -> 'summary' -> 'global_statistics' -> 'group_by_columns'"
+        ) }} as group_by_columns
     from headers
 
 ),
@@ -60,8 +61,10 @@ final as (
             nullif(group_by_columns, '{}'::text[]),
             string_to_array(split_part(canonical_node_id, '__', 2), '_')
         ) as dimension_ids,
-        coalesce(temporal_context ->> 'time_grain', {{ extract_feature_type('canonical_node_id', 'time_grain') }})
-            as time_grain,
+        coalesce(
+            temporal_context ->> 'time_grain',
+            {{ extract_feature_type('canonical_node_id', 'time_grain') }}
+        ) as time_grain,
         {{ extract_feature_type('canonical_node_id', 'feature_type') }} as feature_type,
         entity_scope ->> 'comparison_group' as comparison_group,
         entity_scope ->> 'display_name' as entity_scope_display_name,
@@ -77,8 +80,10 @@ final as (
         -- measures
         (temporal_context ->> 'period_count')::numeric::integer as period_count,
         entity_results_count::integer as entity_results_count,
-        jsonb_array_length({{ jsonb_array_or_empty('canonical_child_node_ids') }}) as child_node_count,
-        jsonb_array_length({{ jsonb_array_or_empty('canonical_parent_node_ids') }}) as parent_node_count,
+        jsonb_array_length({{ jsonb_array_or_empty('canonical_child_node_ids') }})
+            as child_node_count,
+        jsonb_array_length({{ jsonb_array_or_empty('canonical_parent_node_ids') }})
+            as parent_node_count,
 
         -- provenance
         dataset_path,
@@ -86,7 +91,8 @@ final as (
         file_path,
 
         -- flags
-        {{ extract_feature_type('canonical_node_id', 'feature_type') }} = 'aggregate' as is_aggregate,
+        {{ extract_feature_type('canonical_node_id', 'feature_type') }} = 'aggregate'
+            as is_aggregate,
 
         -- timestamps
         loaded_at

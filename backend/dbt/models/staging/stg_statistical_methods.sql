@@ -39,12 +39,16 @@ methods as (
         method_record.*
     from raw_entities
     cross join lateral {{ entity_identity(
-        'raw_entities.entity', 'array', key_scope=['raw_entities.run_id', 'raw_entities.canonical_node_id']
+        'raw_entities.entity',
+        'array',
+        key_scope=['raw_entities.run_id', 'raw_entities.canonical_node_id']
     ) }} as entity
     -- jsonb_path_query walks the array without copying it per element
     cross join lateral jsonb_path_query(raw_entities.statistical_methods, 'strict $[*]')
         with ordinality as method (value, position)
-    cross join lateral jsonb_to_record({{ jsonb_object_or_null('method.value') }}) as method_record (
+    cross join lateral jsonb_to_record(
+        {{ jsonb_object_or_null('method.value') }}
+    ) as method_record (
         statistical_method text,
         statistics jsonb,
         runtime jsonb
@@ -64,7 +68,9 @@ typed as (
         methods.statistics,
         statistic.*
     from methods
-    cross join lateral jsonb_to_record({{ jsonb_object_or_null('methods.statistics') }}) as statistic (
+    cross join lateral jsonb_to_record(
+        {{ jsonb_object_or_null('methods.statistics') }}
+    ) as statistic (
         simple_zscore double precision,
         robust_zscore double precision,
         peer_mean double precision,
@@ -146,7 +152,8 @@ final as (
         -- runtime
         runtime ->> 'status' as runtime_status,
         runtime -> 'summary' ->> 'highest_severity' as runtime_highest_severity,
-        jsonb_array_length({{ jsonb_array_or_empty("runtime -> 'issues'") }}) as runtime_issue_count,
+        jsonb_array_length({{ jsonb_array_or_empty("runtime -> 'issues'") }})
+            as runtime_issue_count,
 
         -- flags
         coalesce(suppressed, false) as is_suppressed,

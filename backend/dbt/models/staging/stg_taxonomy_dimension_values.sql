@@ -25,7 +25,9 @@ dimensions as (
         dimension.id as group_by_type_id,
         dimension.allowed_values
     from bundles
-    cross join lateral jsonb_to_recordset({{ jsonb_array_or_empty("bundles.json_data -> 'group_by_types'") }}) as dimension (
+    cross join lateral jsonb_to_recordset(
+        {{ jsonb_array_or_empty("bundles.json_data -> 'group_by_types'") }}
+    ) as dimension (
         id text,
         allowed_values jsonb
     )
@@ -42,7 +44,9 @@ dimension_values as (
     from dimensions
     cross join lateral jsonb_array_elements({{ jsonb_array_or_empty('dimensions.allowed_values') }})
         with ordinality as allowed (value, position)
-    cross join lateral jsonb_to_record({{ jsonb_object_or_null('allowed.value') }}) as allowed_value (
+    cross join lateral jsonb_to_record(
+        {{ jsonb_object_or_null('allowed.value') }}
+    ) as allowed_value (
         code text,
         identifier text,
         label text

@@ -24,7 +24,9 @@ dimensions as (
         bundles.json_data ->> 'taxonomy_hash' as taxonomy_hash,
         dimension.*
     from bundles
-    cross join lateral jsonb_to_recordset({{ jsonb_array_or_empty("bundles.json_data -> 'group_by_types'") }}) as dimension (
+    cross join lateral jsonb_to_recordset(
+        {{ jsonb_array_or_empty("bundles.json_data -> 'group_by_types'") }}
+    ) as dimension (
         id text,
         display_name text,
         category text,

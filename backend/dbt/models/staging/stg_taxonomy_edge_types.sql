@@ -24,7 +24,9 @@ edge_types as (
         bundles.json_data ->> 'taxonomy_hash' as taxonomy_hash,
         edge_type.*
     from bundles
-    cross join lateral jsonb_to_recordset({{ jsonb_array_or_empty("bundles.json_data -> 'edge_types'") }}) as edge_type (
+    cross join lateral jsonb_to_recordset(
+        {{ jsonb_array_or_empty("bundles.json_data -> 'edge_types'") }}
+    ) as edge_type (
         id text,
         display_name text,
         description text,

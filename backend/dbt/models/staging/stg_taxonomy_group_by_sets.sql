@@ -24,7 +24,9 @@ group_by_sets as (
         bundles.run_id,
         group_by_set.*
     from bundles
-    cross join lateral jsonb_to_recordset({{ jsonb_array_or_empty("bundles.json_data -> 'group_by_sets'") }}) as group_by_set (
+    cross join lateral jsonb_to_recordset(
+        {{ jsonb_array_or_empty("bundles.json_data -> 'group_by_sets'") }}
+    ) as group_by_set (
         id text,
         description text,
         allowed_metric_method_sets jsonb,
@@ -46,8 +48,9 @@ combinations as (
         dimension.position as dimension_position,
         dimension.value as group_by_type_id
     from group_by_sets
-    cross join lateral jsonb_array_elements({{ jsonb_array_or_empty('group_by_sets.allowed_dimensions') }})
-        with ordinality as combination (value, position)
+    cross join lateral jsonb_array_elements(
+        {{ jsonb_array_or_empty('group_by_sets.allowed_dimensions') }}
+    ) with ordinality as combination (value, position)
     cross join lateral jsonb_array_elements_text({{ jsonb_array_or_empty('combination.value') }})
         with ordinality as dimension (value, position)
 
@@ -57,8 +60,9 @@ final as (
 
     select
         -- ids
-        {{ surrogate_key(['run_id', 'group_by_set_id', 'combination_index', 'dimension_position']) }}
-            as taxonomy_group_by_set_key,
+        {{ surrogate_key([
+            'run_id', 'group_by_set_id', 'combination_index', 'dimension_position',
+        ]) }} as taxonomy_group_by_set_key,
         run_id,
         group_by_set_id,
         combination_index::integer as combination_index,

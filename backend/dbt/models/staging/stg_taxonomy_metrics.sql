@@ -24,7 +24,9 @@ metrics as (
         bundles.json_data ->> 'taxonomy_hash' as taxonomy_hash,
         metric.*
     from bundles
-    cross join lateral jsonb_to_recordset({{ jsonb_array_or_empty("bundles.json_data -> 'metrics'") }}) as metric (
+    cross join lateral jsonb_to_recordset(
+        {{ jsonb_array_or_empty("bundles.json_data -> 'metrics'") }}
+    ) as metric (
         metric_id text,
         display_name text,
         description text,

@@ -3,7 +3,8 @@
     the left operand: expression: '>= 0' means "<column> >= 0".
     Replaces dbt_utils.expression_is_true. -#}
 {% test expression_is_true(model, expression, column_name=none, row_condition=none) %}
-    {%- set predicate = (column_name ~ ' ' ~ expression) if column_name is not none else expression -%}
+    {%- set predicate = (column_name ~ ' ' ~ expression) if column_name is not none
+        else expression -%}
     select *
     from {{ model }}
     where not coalesce(({{ predicate }}), false)

@@ -9,11 +9,16 @@
     loaded_model.loaded_field (stg_nodes.node_key).
 
     columns / fields: lists of equal length (a single column_name/field also works). -#}
-{% test relationships_where_loaded(model, to, loaded_column, loaded_model, loaded_field, column_name=none, field=none, columns=none, fields=none) %}
+{% test relationships_where_loaded(
+    model, to, loaded_column, loaded_model, loaded_field,
+    column_name=none, field=none, columns=none, fields=none
+) %}
     {%- set child_columns = columns if columns else [column_name] -%}
     {%- set parent_columns = fields if fields else [field] -%}
     {%- if child_columns | length != parent_columns | length -%}
-        {{ exceptions.raise_compiler_error("relationships_where_loaded: columns and fields differ in length") }}
+        {{ exceptions.raise_compiler_error(
+            "relationships_where_loaded: columns and fields differ in length"
+        ) }}
     {%- endif -%}
     select
         {%- for column in child_columns %}
@@ -30,7 +35,8 @@
             from {{ to }} as parent
             where
                 {%- for column in child_columns %}
-                parent.{{ parent_columns[loop.index0] }} = child.{{ column }}{% if not loop.last %} and{% endif %}
+                parent.{{ parent_columns[loop.index0] }} = child.{{ column }}
+                {%- if not loop.last %} and{% endif %}
                 {%- endfor %}
         )
 {% endtest %}

@@ -26,7 +26,7 @@ ranges_per_type as (
     select
         run_id,
         signal_type,
-        count(distinct (severity_range_min, severity_range_max)) as ranges_of_type
+        count(distinct row(severity_range_min, severity_range_max)) as ranges_of_type
     from classifications
     group by run_id, signal_type
 
@@ -48,8 +48,10 @@ select
     *,
     case
         when severity < severity_range_min or severity > severity_range_max
-            then 'severity ' || severity || ' outside its range [' || severity_range_min || ', ' || severity_range_max || ']'
-        else 'signal type ' || signal_type || ' has ' || ranges_of_type || ' different severity ranges in the run'
+            then 'severity ' || severity || ' outside its range ['
+                || severity_range_min || ', ' || severity_range_max || ']'
+        else 'signal type ' || signal_type || ' has ' || ranges_of_type
+            || ' different severity ranges in the run'
     end as failure_reason
 from ranges
 where severity < severity_range_min

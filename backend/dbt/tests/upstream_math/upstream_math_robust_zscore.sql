@@ -57,7 +57,8 @@ recomputed as (
         facets.peer_mad,
         facets.mad_floor,
         (entities.metric_value - facets.peer_median)
-            / nullif(greatest(facets.peer_mad, coalesce(facets.mad_floor, 0)), 0) as expected_robust_zscore
+            / nullif(greatest(facets.peer_mad, coalesce(facets.mad_floor, 0)), 0)
+                as expected_robust_zscore
     from methods
     inner join entities
         on methods.entity_result_id = entities.entity_result_id
@@ -77,7 +78,7 @@ violations as (
                 then 'no peer group (header facet with a median) matches the entity''s dimensions'
             when expected_robust_zscore is null
                 or abs(robust_zscore - expected_robust_zscore)
-                    > {{ var('upstream_math_tolerance') }} * greatest(1, abs(expected_robust_zscore))
+                > {{ var('upstream_math_tolerance') }} * greatest(1, abs(expected_robust_zscore))
                 then 'robust_zscore differs from (value - median) / max(MAD, mad_floor)'
         end as failure_reason
     from recomputed

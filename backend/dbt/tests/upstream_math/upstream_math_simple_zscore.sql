@@ -61,7 +61,8 @@ recomputed as (
         facets.peer_std as facet_peer_std,
         facets.std_floor,
         (entities.metric_value - methods.peer_mean)
-            / nullif(greatest(methods.peer_std, coalesce(facets.std_floor, 0)), 0) as expected_simple_zscore
+            / nullif(greatest(methods.peer_std, coalesce(facets.std_floor, 0)), 0)
+                as expected_simple_zscore
     from methods
     inner join entities
         on methods.entity_result_id = entities.entity_result_id
@@ -79,13 +80,15 @@ violations as (
         case
             when facet_peer_mean is null
                 then 'no peer group (header facet) matches the entity''s dimensions'
-            when abs(peer_mean - facet_peer_mean) > {{ var('upstream_math_tolerance') }} * greatest(1, abs(facet_peer_mean))
+            when abs(peer_mean - facet_peer_mean)
+                > {{ var('upstream_math_tolerance') }} * greatest(1, abs(facet_peer_mean))
                 then 'peer_mean differs from the facet''s global_metric_mean'
-            when abs(peer_std - facet_peer_std) > {{ var('upstream_math_tolerance') }} * greatest(1, abs(facet_peer_std))
+            when abs(peer_std - facet_peer_std)
+                > {{ var('upstream_math_tolerance') }} * greatest(1, abs(facet_peer_std))
                 then 'peer_std differs from the facet''s global_metric_std'
             when expected_simple_zscore is null
                 or abs(simple_zscore - expected_simple_zscore)
-                    > {{ var('upstream_math_tolerance') }} * greatest(1, abs(expected_simple_zscore))
+                > {{ var('upstream_math_tolerance') }} * greatest(1, abs(expected_simple_zscore))
                 then 'simple_zscore differs from (value - peer_mean) / max(peer_std, std_floor)'
         end as failure_reason
     from recomputed

@@ -51,12 +51,15 @@ select
     *,
     case
         when (latest_zscore is null) <> (last_element is null)
-            or abs(latest_zscore - last_element) > {{ var('upstream_math_tolerance') }} * greatest(1, abs(last_element))
+            or abs(latest_zscore - last_element)
+            > {{ var('upstream_math_tolerance') }} * greatest(1, abs(last_element))
             then 'latest z differs from the last per-period z'
         else 'mean z differs from the mean of the per-period z'
     end as failure_reason
 from recomputed
 where (latest_zscore is null) <> (last_element is null)
-    or abs(latest_zscore - last_element) > {{ var('upstream_math_tolerance') }} * greatest(1, abs(last_element))
+    or abs(latest_zscore - last_element)
+    > {{ var('upstream_math_tolerance') }} * greatest(1, abs(last_element))
     or (mean_zscore is null) <> (mean_of_elements is null)
-    or abs(mean_zscore - mean_of_elements) > {{ var('upstream_math_tolerance') }} * greatest(1, abs(mean_of_elements))
+    or abs(mean_zscore - mean_of_elements)
+    > {{ var('upstream_math_tolerance') }} * greatest(1, abs(mean_of_elements))

@@ -36,7 +36,9 @@ grouped as (
         sum(weight_share) over parent_group as group_share_sum,
         sum(weight_value) over parent_group as group_weight_sum
     from contributions
-    window parent_group as (partition by run_id, parent_node_id, parent_entity_key, child_node_id, metric_id)
+    window parent_group as (
+        partition by run_id, parent_node_id, parent_entity_key, child_node_id, metric_id
+    )
 
 ),
 
@@ -46,13 +48,18 @@ violations as (
         *,
         case
             when abs(group_share_sum - 1) > {{ var('weight_share_sum_tolerance') }}
-                then 'weight shares of the parent group sum to ' || group_share_sum::text || ', not 1'
+                then 'weight shares of the parent group sum to '
+                    || group_share_sum::text || ', not 1'
             when group_weight_sum > 0
-                and abs(weight_share - weight_value / group_weight_sum) > {{ var('weight_share_sum_tolerance') }}
+                and abs(weight_share - weight_value / group_weight_sum)
+                > {{ var('weight_share_sum_tolerance') }}
                 then 'weight_share differs from weight_value / sum(weight_value) of the group'
-            when excess_over_parent is not null and child_value is not null and parent_value is not null
+            when excess_over_parent is not null
+                and child_value is not null
+                and parent_value is not null
                 and abs(excess_over_parent - weight_share * (child_value - parent_value))
-                    > {{ var('upstream_math_tolerance') }} * greatest(1, abs(child_value - parent_value))
+                > {{ var('upstream_math_tolerance') }}
+                * greatest(1, abs(child_value - parent_value))
                 then 'excess_over_parent differs from weight_share x (child_value - parent_value)'
         end as failure_reason
     from grouped

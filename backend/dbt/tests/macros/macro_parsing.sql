@@ -34,7 +34,9 @@ periods (raw_value, expected) as (
 
 timestamp_failures as (
 
-    select 'parse_timestamptz' as macro_name, raw_value
+    select
+        'parse_timestamptz' as macro_name,
+        raw_value
     from timestamps
     where {{ parse_timestamptz('raw_value') }} is distinct from expected
 
@@ -42,7 +44,9 @@ timestamp_failures as (
 
 period_failures as (
 
-    select 'period_to_date' as macro_name, raw_value
+    select
+        'period_to_date' as macro_name,
+        raw_value
     from periods
     where {{ period_to_date('raw_value') }} is distinct from expected
 
@@ -50,7 +54,9 @@ period_failures as (
 
 key_failures as (
 
-    select 'surrogate_key' as macro_name, 'null-safe distinctness' as raw_value
+    select
+        'surrogate_key' as macro_name,
+        'null-safe distinctness' as raw_value
     where {{ surrogate_key(["null::text", "'a'"]) }} = {{ surrogate_key(["'a'", "null::text"]) }}
         or {{ surrogate_key(["'a'", "'b'"]) }} <> md5('a-b')
 

@@ -17,7 +17,8 @@ cases (entity_dimensions, dimension_ids, expected_ordered, expected_by_key) as (
         ('{"vizientServiceLine": "Cardiology", "dischargeStatus": "Home"}'::jsonb,
             array['medicareId', 'vizientServiceLine', 'dischargeStatus'],
             'Cardiology / Home', 'Home / Cardiology'),
-        ('{"vizientServiceLine": "Unassigned – Inpatient"}'::jsonb, array['medicareId', 'vizientServiceLine'],
+        ('{"vizientServiceLine": "Unassigned – Inpatient"}'::jsonb,
+            array['medicareId', 'vizientServiceLine'],
             'Unassigned – Inpatient', 'Unassigned – Inpatient')
 
 ),

@@ -42,16 +42,28 @@ runs_with_graph as (
 
 only_in_headers as (
 
-    select *, 'edge in the node header but not in graph.json' as failure_reason
-    from (select * from header_edges except select * from graph_edges) as difference
-    where run_id in (select run_id from runs_with_graph)
+    select
+        difference.*,
+        'edge in the node header but not in graph.json' as failure_reason
+    from (
+        select * from header_edges
+        except
+        select * from graph_edges
+    ) as difference
+    where difference.run_id in (select runs_with_graph.run_id from runs_with_graph)
 
 ),
 
 only_in_graph as (
 
-    select *, 'edge in graph.json but not in the node header' as failure_reason
-    from (select * from graph_edges except select * from header_edges) as difference
+    select
+        difference.*,
+        'edge in graph.json but not in the node header' as failure_reason
+    from (
+        select * from graph_edges
+        except
+        select * from header_edges
+    ) as difference
 
 )
 

@@ -10,7 +10,8 @@ labels as (
 
     select
         '{"medicareId": "Medicare ID", "vizientServiceLine": "Vizient Service Line",
-          "dischargeStatus": "Discharge Status", "vizientSubServiceLine": "Vizient Sub-Service Line"}'::jsonb
+          "dischargeStatus": "Discharge Status",
+          "vizientSubServiceLine": "Vizient Sub-Service Line"}'::jsonb
             as dimension_labels
 
 ),
@@ -22,8 +23,10 @@ cases (dimension_ids, expected_label) as (
         (array['medicareId', 'systemName'], 'Facility-wide'),
         (array[]::text[], 'Facility-wide'),
         (array['medicareId', 'vizientServiceLine'], 'Service Line'),
-        (array['medicareId', 'vizientServiceLine', 'dischargeStatus'], 'Service Line / Discharge Status'),
-        (array['medicareId', 'dischargeStatus', 'vizientServiceLine'], 'Discharge Status / Service Line'),
+        (array['medicareId', 'vizientServiceLine', 'dischargeStatus'],
+            'Service Line / Discharge Status'),
+        (array['medicareId', 'dischargeStatus', 'vizientServiceLine'],
+            'Discharge Status / Service Line'),
         (array['medicareId', 'vizientSubServiceLine'], 'Sub-Service Line'),
         (array['medicareId', 'payerSegment'], 'Payer Segment')
 
@@ -33,7 +36,8 @@ results as (
 
     select
         cases.*,
-        {{ compute_groupby_label('cases.dimension_ids', 'labels.dimension_labels') }} as groupby_label
+        {{ compute_groupby_label('cases.dimension_ids', 'labels.dimension_labels') }}
+            as groupby_label
     from cases
     cross join labels
 

@@ -13,8 +13,10 @@ cases (case_name, entity_array, entity_object) as (
         (
             'two dimensions',
             '[{"id": "medicareId", "value": "AFP658", "dataset_field": "medicareId"},
-              {"id": "vizientServiceLine", "value": "Cardiology", "dataset_field": "vizientServiceLine"}]'::jsonb,
-            '{"vizientServiceLine": "Cardiology", "systemName": "ALPHA", "medicareId": "AFP658"}'::jsonb
+              {"id": "vizientServiceLine", "value": "Cardiology",
+               "dataset_field": "vizientServiceLine"}]'::jsonb,
+            '{"vizientServiceLine": "Cardiology", "systemName": "ALPHA",
+              "medicareId": "AFP658"}'::jsonb
         ),
         (
             'facility only',
@@ -50,7 +52,9 @@ results as (
 expectations (case_name, expected_key, expected_facility_id, expected_dimensions) as (
 
     values
-        ('two dimensions', md5('{"medicareId": "AFP658", "vizientServiceLine": "Cardiology"}'), 'AFP658',
+        ('two dimensions',
+            md5('{"medicareId": "AFP658", "vizientServiceLine": "Cardiology"}'),
+            'AFP658',
             '{"vizientServiceLine": "Cardiology"}'::jsonb),
         ('facility only', md5('{"medicareId": "AFP658"}'), 'AFP658', '{}'::jsonb),
         ('numeric value', md5('{"medicareId": "10001"}'), '10001', '{}'::jsonb),
@@ -58,7 +62,9 @@ expectations (case_name, expected_key, expected_facility_id, expected_dimensions
 
 )
 
-select results.*, expectations.expected_key
+select
+    results.*,
+    expectations.expected_key
 from results
 inner join expectations
     on results.case_name = expectations.case_name
