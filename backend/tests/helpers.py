@@ -10,8 +10,8 @@ from pathlib import Path
 import orjson
 import psycopg
 
-from quality_compass.config import DbSettings
-from quality_compass.schemas import RAW_TABLE_NAMES
+from quality_compass.warehouse.raw_schema import RAW_TABLE_NAMES
+from quality_compass.warehouse.settings import DbSettings
 
 
 def fingerprint(settings: DbSettings) -> dict[str, object]:

@@ -27,7 +27,7 @@ from mart_expectations import (
     expected_signals,
     read_run,
 )
-from quality_compass.config import DbSettings
+from quality_compass.warehouse.settings import DbSettings
 
 E2E_SYNTHETIC = {
     "facilities": 30,

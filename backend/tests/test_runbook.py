@@ -37,9 +37,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from quality_compass.config import DbSettings
-from quality_compass.dbt_runner import DbtResult, run_dbt
-from quality_compass.load import load_run
+from quality_compass.load.loader import load_run
+from quality_compass.warehouse.dbt_runner import DbtResult, run_dbt
+from quality_compass.warehouse.settings import DbSettings
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt"
 RUNBOOK_SYNTHETIC = {

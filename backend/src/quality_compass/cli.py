@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 
 from quality_compass import __version__
-from quality_compass.config import DbSettings
 from quality_compass.errors import QcError
+from quality_compass.warehouse.settings import DbSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,8 +83,8 @@ def main(
 def _prepare_raw_schema(settings: DbSettings) -> None:
     """Create the (empty) raw tables, so dbt can build and test before the first load."""
     from quality_compass import __version__
-    from quality_compass.db import connect
-    from quality_compass.schemas import ensure_schema
+    from quality_compass.warehouse.connection import connect
+    from quality_compass.warehouse.raw_schema import ensure_schema
 
     with connect(settings) as conn:
         ensure_schema(conn, __version__)
@@ -94,8 +94,8 @@ def _prepare_raw_schema(settings: DbSettings) -> None:
 @handle_errors
 def db_start() -> None:
     """Start the embedded server (or reuse the running one) and create the database."""
-    from quality_compass.config import database_name
-    from quality_compass.embedded_db import EmbeddedPostgres
+    from quality_compass.warehouse.embedded import EmbeddedPostgres
+    from quality_compass.warehouse.settings import database_name
 
     server = EmbeddedPostgres()
     settings = server.start(database_name())
@@ -109,7 +109,7 @@ def db_start() -> None:
 @handle_errors
 def db_stop() -> None:
     """Stop the embedded server cleanly."""
-    from quality_compass.embedded_db import EmbeddedPostgres
+    from quality_compass.warehouse.embedded import EmbeddedPostgres
 
     stopped = EmbeddedPostgres().stop()
     out_console.print(
@@ -124,8 +124,8 @@ def db_status() -> None:
 
     Exits 0 when it runs, 3 when it is stopped.
     """
-    from quality_compass.config import external_settings
-    from quality_compass.embedded_db import EmbeddedPostgres
+    from quality_compass.warehouse.embedded import EmbeddedPostgres
+    from quality_compass.warehouse.settings import external_settings
 
     status = EmbeddedPostgres().status()
     out_console.print(status.describe())
@@ -146,7 +146,7 @@ def db_env() -> None:
     Starts the embedded server when DBT_POSTGRES_HOST is unset, so that every plain dbt
     command (dbt debug, dbt build, ...) then runs against it.
     """
-    from quality_compass.db import resolve_settings
+    from quality_compass.warehouse.connection import resolve_settings
 
     settings = resolve_settings(start_embedded=True)
     if settings.embedded:
@@ -208,10 +208,11 @@ def load(
     ] = None,
 ) -> None:
     """Validate a Project Needle run folder and load it into the raw tables (one transaction)."""
-    from quality_compass.db import resolve_settings
-    from quality_compass.load import LoadOptions, load_run
+    from quality_compass.load.loader import load_run
+    from quality_compass.load.report import LoadOptions
+    from quality_compass.needle.run_folder import resolve_run_dir
     from quality_compass.reporting import print_load_report, progress_factory
-    from quality_compass.runs import resolve_run_dir
+    from quality_compass.warehouse.connection import resolve_settings
 
     folder = resolve_run_dir(run_dir, runs_root, insight_graph_run, latest)
     options = LoadOptions(dry_run=dry_run, max_rejects=max_rejects, keep_runs=keep_runs)
@@ -233,9 +234,9 @@ def load(
 @handle_errors
 def runs_list() -> None:
     """Show the runs currently loaded (one row each)."""
-    from quality_compass.db import resolve_settings
-    from quality_compass.load import list_runs
+    from quality_compass.load.runs import list_runs
     from quality_compass.reporting import print_runs
+    from quality_compass.warehouse.connection import resolve_settings
 
     print_runs(list_runs(resolve_settings()), out_console)
 
@@ -246,8 +247,8 @@ def runs_drop(
     run_id: Annotated[str, typer.Argument(help="The run_id to remove from the raw tables.")],
 ) -> None:
     """Remove one run's raw rows (the audit trail in raw_loads is kept)."""
-    from quality_compass.db import resolve_settings
-    from quality_compass.load import drop_runs
+    from quality_compass.load.runs import drop_runs
+    from quality_compass.warehouse.connection import resolve_settings
 
     drop_runs(resolve_settings(), run_id)
     out_console.print(
@@ -297,9 +298,9 @@ def pipeline(
     Exits non-zero when any step fails (a rejected load, a failing model or test, a source
     past its error freshness threshold) or a mart ends up empty.
     """
-    from quality_compass.load import LoadOptions
+    from quality_compass.load.report import LoadOptions
+    from quality_compass.needle.run_folder import resolve_run_dir
     from quality_compass.pipeline import run_pipeline
-    from quality_compass.runs import resolve_run_dir
 
     folders = [resolve_run_dir(path) for path in run_dirs]
     run_pipeline(
@@ -348,7 +349,7 @@ def bench(
     from rich.markdown import Markdown
 
     from quality_compass.bench import render_markdown, run_bench
-    from quality_compass.db import resolve_settings
+    from quality_compass.warehouse.connection import resolve_settings
 
     sizes = [
         s.strip().upper() for item in (size or ["S", "M"]) for s in item.split(",") if s.strip()

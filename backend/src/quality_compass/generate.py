@@ -48,9 +48,27 @@ import numpy.typing as npt
 import orjson
 import yaml
 
-from quality_compass import stats
 from quality_compass.errors import QcError
-from quality_compass.records import CSV_FIXED
+from quality_compass.needle import formulas
+from quality_compass.needle.methods import (
+    AGGREGATE_METHODS,
+    METHOD_CONTRACTS,
+    METHOD_ROBUST_ZSCORE,
+    METHOD_SIMPLE_ZSCORE,
+    METHOD_SLOPE_PERCENTILE,
+    METHOD_TRENDING_ROBUST_ZSCORE,
+    METHOD_TRENDING_SIMPLE_ZSCORE,
+    TEMPLATE_PREFIX_BY_METHOD,
+    TREND_METHODS,
+)
+from quality_compass.needle.vocabulary import (
+    AGGREGATE_TIME_PERIOD,
+    CSV_FIXED,
+    FACILITY_DIM,
+    NO_SCORE,
+    TIER_LABELS,
+    TIME_GRAIN,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -65,9 +83,6 @@ class GenerateError(QcError):
 
 # -- fixed vocabulary of the engine ---------------------------------------------------------
 
-FACILITY_DIM = "medicareId"
-AGG = "aggregate_time_period"
-TIME_GRAIN = "dischargeMonth"
 COMPARISON_GROUP = "vizient_qa_amc_2025"
 RUNS_ROOT = "/data/runs/insight_graph"
 APP_ROOT = "/app"
@@ -82,77 +97,6 @@ DEFAULT_END_PERIOD = "202506"
 #: other dimension is explored as a driver (``potentially_driven_by``), as in real runs.
 SEGMENT_DIMS = frozenset({"vizientServiceLine", "vizientSubServiceLine"})
 
-M_SIMPLE = "statistical_method__simple_zscore__aggregate_time_period"
-M_ROBUST = "statistical_method__robust_zscore__aggregate_time_period"
-M_TSIMPLE = "statistical_method__trending_simple_zscore__trending_time_period"
-M_TROBUST = "statistical_method__trending_robust_zscore__trending_time_period"
-M_SLOPE = "statistical_method__slope_percentile__trending_time_period"
-AGG_METHODS = (M_SIMPLE, M_ROBUST)
-TREND_METHODS = (M_TSIMPLE, M_TROBUST, M_SLOPE)
-
-#: (method id, anomaly profile, anomaly methods, default anomaly method) as in the node YAML.
-METHOD_CONTRACTS: dict[str, tuple[str, list[str]]] = {
-    M_SIMPLE: (
-        "anomaly_profiles__simple_zscore__aggregate_time_period",
-        ["anomaly_method__simple_zscore__simple_zscore_threshold__aggregate_time_period"],
-    ),
-    M_ROBUST: (
-        "anomaly_profiles__robust_zscore__aggregate_time_period",
-        ["anomaly_method__robust_zscore__robust_zscore_threshold__aggregate_time_period"],
-    ),
-    M_TSIMPLE: (
-        "anomaly_profiles__trending_simple_zscore__trending_time_period",
-        [
-            "anomaly_method__trending_simple_zscore__simple_zscore_threshold__trending_time_period",
-            "anomaly_method__trending_simple_zscore__mean_simple_zscore_threshold__trending_time_period",
-        ],
-    ),
-    M_TROBUST: (
-        "anomaly_profiles__trending_robust_zscore__trending_time_period",
-        [
-            "anomaly_method__trending_robust_zscore__robust_zscore_threshold__trending_time_period",
-            "anomaly_method__trending_robust_zscore__mean_robust_zscore_threshold__trending_time_period",
-        ],
-    ),
-    M_SLOPE: (
-        "anomaly_profiles__slope_percentile__trending_time_period",
-        ["anomaly_method__slope_percentile__percentile_threshold__trending_time_period"],
-    ),
-}
-
-#: Interpretation template id prefix per (method, applies_to); the label is appended.
-#: The trending robust "latest" family omits the threshold, as in real runs (spec 2.4).
-TEMPLATE_PREFIX: dict[tuple[str, str], str] = {
-    (
-        M_SIMPLE,
-        "simple_zscore",
-    ): "interpretation_template__simple_zscore__simple_zscore_threshold__aggregate_time_period__",
-    (
-        M_ROBUST,
-        "robust_zscore",
-    ): "interpretation_template__robust_zscore__robust_zscore_threshold__aggregate_time_period__",
-    (
-        M_TSIMPLE,
-        "latest_simple_zscore",
-    ): "interpretation_template__trending_simple_zscore__simple_zscore_threshold__trending_time_period__",
-    (
-        M_TSIMPLE,
-        "mean_simple_zscore",
-    ): "interpretation_template__trending_simple_zscore__mean_simple_zscore_threshold__trending_time_period__",
-    (
-        M_TROBUST,
-        "latest_robust_zscore",
-    ): "interpretation_template__trending_robust_zscore__trending_time_period__",
-    (
-        M_TROBUST,
-        "mean_robust_zscore",
-    ): "interpretation_template__trending_robust_zscore__mean_robust_zscore_threshold__trending_time_period__",
-    (
-        M_SLOPE,
-        "slope_percentile",
-    ): "interpretation_template__slope_percentile__percentile_threshold__trending_time_period__",
-}
-
 # Rendered interpretation texts. Entries marked "real" are the texts of the real runs
 # (placeholders in braces); the others follow their style (the real runs never reached
 # those tiers). {e} entity label, {v} statistic (4 decimals), {g} comparison group,
@@ -160,7 +104,7 @@ TEMPLATE_PREFIX: dict[tuple[str, str], str] = {
 # {ml} metric label.
 _NO_SCORE_TEXT = "{e} has too few {g} peers for a score; the statistic is suppressed."
 RENDER_TEXTS: dict[tuple[str, str], dict[str, str]] = {
-    (M_SIMPLE, "simple_zscore"): {
+    (METHOD_SIMPLE_ZSCORE, "simple_zscore"): {
         "extremely_low": "{e} records z-score {v}, far below {g} averages after standard deviation scaling.",
         "very_low": "{e} records z-score {v}, well below {g} averages after standard deviation scaling.",
         "moderately_low": "{e} records z-score {v}, falling below {g} averages after standard deviation scaling.",  # real
@@ -172,7 +116,7 @@ RENDER_TEXTS: dict[tuple[str, str], dict[str, str]] = {
         "extremely_high": "{e} shows z-score {v} far above {g} expectations; investigate drivers promptly.",
         "no_score": _NO_SCORE_TEXT,
     },
-    (M_ROBUST, "robust_zscore"): {
+    (METHOD_ROBUST_ZSCORE, "robust_zscore"): {
         "extremely_low": "{e} posts robust z-score {v}, far below the {g} median once outliers are dampened.",
         "very_low": "{e} posts robust z-score {v}, well below the {g} median once outliers are dampened.",
         "moderately_low": "{e} posts robust z-score {v}, indicating lower values than the {g} median once outliers are dampened.",  # real
@@ -184,7 +128,7 @@ RENDER_TEXTS: dict[tuple[str, str], dict[str, str]] = {
         "extremely_high": "{e} shows robust z-score {v} far above {g} norms; investigate drivers promptly.",
         "no_score": _NO_SCORE_TEXT,
     },
-    (M_TSIMPLE, "latest_simple_zscore"): {
+    (METHOD_TRENDING_SIMPLE_ZSCORE, "latest_simple_zscore"): {
         "extremely_low": "{e} posts latest z-score {v} far below {g} trend, an unusually sharp recent improvement.",
         "very_low": "{e} posts latest z-score {v} well below {g} trend, signalling strong recent improvement.",
         "moderately_low": "{e} posts latest z-score {v} below {g} trend, signalling recent improvement versus peers.",  # real
@@ -196,7 +140,7 @@ RENDER_TEXTS: dict[tuple[str, str], dict[str, str]] = {
         "extremely_high": "{e} shows latest z-score {v} far above {g}; the latest period needs review.",
         "no_score": _NO_SCORE_TEXT,
     },
-    (M_TSIMPLE, "mean_simple_zscore"): {
+    (METHOD_TRENDING_SIMPLE_ZSCORE, "mean_simple_zscore"): {
         "extremely_low": "{e} averages extremely low z-score {v} versus {g} trend.",
         "very_low": "{e} averages very low z-score {v} versus {g} trend.",
         "moderately_low": "{e} averages low z-score {v} versus {g} trend.",
@@ -208,7 +152,7 @@ RENDER_TEXTS: dict[tuple[str, str], dict[str, str]] = {
         "extremely_high": "{e} averages extremely elevated z-score {v} relative to {g} trend.",
         "no_score": _NO_SCORE_TEXT,
     },
-    (M_TROBUST, "latest_robust_zscore"): {
+    (METHOD_TRENDING_ROBUST_ZSCORE, "latest_robust_zscore"): {
         "extremely_low": "Trending robust z-score shows {e} far below peer median; latest {ml} {v} in {p} trails cohort median {med}.",
         "very_low": "Trending robust z-score shows {e} well below peer median; latest {ml} {v} in {p} trails cohort median {med}.",
         "moderately_low": "Trending robust z-score shows {e} below peer median; latest {ml} {v} in {p} trails cohort median {med}.",  # real
@@ -220,7 +164,7 @@ RENDER_TEXTS: dict[tuple[str, str], dict[str, str]] = {
         "extremely_high": "Trending robust z-score shows {e} at an extreme; latest {v} is far above {g} median {med}.",
         "no_score": _NO_SCORE_TEXT,
     },
-    (M_TROBUST, "mean_robust_zscore"): {
+    (METHOD_TRENDING_ROBUST_ZSCORE, "mean_robust_zscore"): {
         "extremely_low": "Mean robust z-score {v} sits far below {g} peers.",
         "very_low": "Mean robust z-score {v} sits well below {g} peers.",
         "moderately_low": "Mean robust z-score {v} sits below {g} peers.",
@@ -232,7 +176,7 @@ RENDER_TEXTS: dict[tuple[str, str], dict[str, str]] = {
         "extremely_high": "Mean robust z-score {v} sits far above {g} peers.",
         "no_score": _NO_SCORE_TEXT,
     },
-    (M_SLOPE, "slope_percentile"): {  # all nine are real
+    (METHOD_SLOPE_PERCENTILE, "slope_percentile"): {  # all nine are real
         "extremely_low": "{e} resides at slope percentile {v}, indicating substantially gentler trajectories than {g} peers.",
         "very_low": "{e} resides at slope percentile {v}, well below {g} trend slopes.",
         "moderately_low": "{e} resides at slope percentile {v}, below {g} trend slope averages.",
@@ -245,10 +189,6 @@ RENDER_TEXTS: dict[tuple[str, str], dict[str, str]] = {
         "no_score": "{e} has fewer than 6 observed periods; the slope percentile is suppressed.",
     },
 }
-
-_PREFIX_BY_METHOD: dict[str, dict[str, str]] = {}
-for (_method, _applies), _prefix in TEMPLATE_PREFIX.items():
-    _PREFIX_BY_METHOD.setdefault(_method, {})[_applies] = _prefix
 
 # -- classification (spec 7, 9.6; the unobserved parts are documented assumptions) ----------
 
@@ -682,7 +622,7 @@ class NodeSpec:
 
     @property
     def time_grain(self) -> str:
-        return TIME_GRAIN if self.temporal else AGG
+        return TIME_GRAIN if self.temporal else AGGREGATE_TIME_PERIOD
 
     @property
     def family(self) -> str:
@@ -705,7 +645,7 @@ class EdgeSpec:
 
 
 def node_id(metric_id: str, dims: Sequence[str], temporal: bool) -> str:
-    return f"{metric_id}__{'_'.join(dims)}__{TIME_GRAIN if temporal else AGG}"
+    return f"{metric_id}__{'_'.join(dims)}__{TIME_GRAIN if temporal else AGGREGATE_TIME_PERIOD}"
 
 
 @dataclass
@@ -836,7 +776,7 @@ class Universe:
         rare = rng.random(k) < self.knobs.suppressed_share
         if self.n > 1:
             for j in np.nonzero(rare)[0].tolist():
-                count = int(rng.integers(1, min(stats.AGGREGATE_MIN_PEER_COUNT, self.n)))
+                count = int(rng.integers(1, min(formulas.AGGREGATE_MIN_PEER_COUNT, self.n)))
                 present[:, j] = False
                 present[rng.choice(self.n, size=count, replace=False), j] = True
         if dim == "vizientSubServiceLine":
@@ -1157,11 +1097,11 @@ def aggregate_stats(
     for name, rows in zip(facet_names, _facet_groups(facet, len(facet_names)), strict=True):
         x = values[rows]
         mean = float(np.mean(x))
-        std = stats.population_std(x)
+        std = formulas.population_std(x)
         median = float(np.median(x))
-        mad = stats.scaled_mad(x)
+        mad = formulas.scaled_mad(x)
         count = int(rows.size)
-        suppressed = count < stats.AGGREGATE_MIN_PEER_COUNT
+        suppressed = count < formulas.AGGREGATE_MIN_PEER_COUNT
         out.peer_count[rows] = count
         out.facets.append(
             FacetStats(name, count, count, 0 if suppressed else count, mean, std, median, mad)
@@ -1169,11 +1109,11 @@ def aggregate_stats(
         if suppressed:
             out.suppressed[rows] = True
             continue
-        out.simple[rows] = (x - mean) / max(std, stats.AGGREGATE_STD_FLOOR)
-        out.robust[rows] = (x - median) / max(mad, stats.MAD_FLOOR)
+        out.simple[rows] = (x - mean) / max(std, formulas.AGGREGATE_STD_FLOOR)
+        out.robust[rows] = (x - median) / max(mad, formulas.MAD_FLOOR)
         out.peer_mean[rows] = mean
         out.peer_std[rows] = std
-        out.percentile[rows] = stats.midpoint_percentiles(x)
+        out.percentile[rows] = formulas.midpoint_percentiles(x)
     return out
 
 
@@ -1201,15 +1141,15 @@ def trend_stats(
         acceleration=nan.copy(),
         delta=nan.copy(),
         slope_pct=nan.copy(),
-        slope_suppressed=obs_count < stats.MIN_SLOPE_PERIODS,
+        slope_suppressed=obs_count < formulas.MIN_SLOPE_PERIODS,
         facets=[],
         record_count=int(observed.sum()),
         pct_periods=np.full((5, months), np.nan),
         sample_sizes=observed.sum(axis=0).astype(np.int64),
     )
-    slope = stats.ols_slopes(values)
-    accel = stats.accelerations(values)
-    delta = stats.end_start_deltas(values)
+    slope = formulas.ols_slopes(values)
+    accel = formulas.accelerations(values)
+    delta = formulas.end_start_deltas(values)
     ok = ~out.slope_suppressed
     out.slope[ok] = slope[ok]
     out.acceleration[ok] = accel[ok]
@@ -1218,7 +1158,7 @@ def trend_stats(
         sub = values[rows]
         flat = sub[~np.isnan(sub)]
         records = int(flat.size)
-        suppressed = records < stats.TRENDING_MIN_PEER_COUNT
+        suppressed = records < formulas.TRENDING_MIN_PEER_COUNT
         out.facets.append(
             FacetStats(
                 name,
@@ -1226,21 +1166,21 @@ def trend_stats(
                 records,
                 0 if suppressed else int(rows.size),
                 float(np.mean(flat)) if records else math.nan,
-                stats.population_std(flat),
+                formulas.population_std(flat),
                 float(np.median(flat)) if records else math.nan,
-                stats.scaled_mad(flat),
+                formulas.scaled_mad(flat),
             )
         )
         slope_rows = rows[ok[rows]]
-        out.slope_pct[slope_rows] = stats.midpoint_percentiles(out.slope[slope_rows])
+        out.slope_pct[slope_rows] = formulas.midpoint_percentiles(out.slope[slope_rows])
         if suppressed:
             out.suppressed[rows] = True
             continue
-        _, means, stds = stats.column_moments(sub)
-        medians, mads = stats.column_median_mad(sub)
+        _, means, stds = formulas.column_moments(sub)
+        medians, mads = formulas.column_median_mad(sub)
         with np.errstate(invalid="ignore"):
-            zs = (sub - means) / np.maximum(stds, stats.TRENDING_STD_FLOOR)
-            zr = (sub - medians) / np.maximum(mads, stats.MAD_FLOOR)
+            zs = (sub - means) / np.maximum(stds, formulas.TRENDING_STD_FLOOR)
+            zr = (sub - medians) / np.maximum(mads, formulas.MAD_FLOOR)
         out.zs[rows] = zs
         out.zr[rows] = zr
         with np.errstate(invalid="ignore"):
@@ -1250,11 +1190,11 @@ def trend_stats(
         out.mean_r[rows] = mean_r
         out.latest_s[rows] = zs[:, -1]
         out.latest_r[rows] = zr[:, -1]
-        out.pr_s[rows] = stats.midpoint_percentiles(mean_s)
-        out.pr_r[rows] = stats.midpoint_percentiles(mean_r)
+        out.pr_s[rows] = formulas.midpoint_percentiles(mean_s)
+        out.pr_r[rows] = formulas.midpoint_percentiles(mean_r)
         out.peer_median[rows] = medians[-1]
         out.peer_mad[rows] = mads[-1]
-    out.pct_periods = stats.numpy_percentiles(values, [10, 25, 50, 75, 90])
+    out.pct_periods = formulas.numpy_percentiles(values, [10, 25, 50, 75, 90])
     return out
 
 
@@ -1361,7 +1301,7 @@ def classify(
     title = kind.replace("_", " ").capitalize()
     if kind == "suspect_data":
         if suppressed:
-            reason = f"Suspect data: peer group below the minimum of {stats.AGGREGATE_MIN_PEER_COUNT} entities; z-scores suppressed"
+            reason = f"Suspect data: peer group below the minimum of {formulas.AGGREGATE_MIN_PEER_COUNT} entities; z-scores suppressed"
         else:
             reason = f"Suspect data: only {period_count} observed period(s), fewer than {MIN_CLASSIFY_PERIODS}"
         return Classification(
@@ -1802,8 +1742,8 @@ class RunWriter:
                         "global_metric_mean": self._f(facet.mean),
                         "global_metric_median": self._f(facet.median),
                         "global_mad": self._f(facet.mad),
-                        "mad_floor": stats.MAD_FLOOR,
-                        "mad_floor_applied": bool(facet.mad < stats.MAD_FLOOR),
+                        "mad_floor": formulas.MAD_FLOOR,
+                        "mad_floor_applied": bool(facet.mad < formulas.MAD_FLOOR),
                         "winsor_percentile": 0.0,
                         "winsor_applied": False,
                         "min_peer_count": min_peer_count,
@@ -1815,27 +1755,27 @@ class RunWriter:
 
     def _agg_header_methods(self, node: NodeSpec, astats: AggregateStats) -> list[dict[str, Any]]:
         simple_facets, robust_facets = self._header_facets(
-            node, astats.facets, stats.AGGREGATE_STD_FLOOR, stats.AGGREGATE_MIN_PEER_COUNT
+            node, astats.facets, formulas.AGGREGATE_STD_FLOOR, formulas.AGGREGATE_MIN_PEER_COUNT
         )
         records = int(astats.value.size)
         return [
             {
-                "statistical_method": M_SIMPLE,
+                "statistical_method": METHOD_SIMPLE_ZSCORE,
                 "summary": self._summary(node, simple_facets, records, {}),
             },
             {
-                "statistical_method": M_ROBUST,
+                "statistical_method": METHOD_ROBUST_ZSCORE,
                 "summary": self._summary(node, robust_facets, records, {}),
             },
         ]
 
     def _trend_header_methods(self, node: NodeSpec, tstats: TrendStats) -> list[dict[str, Any]]:
         simple_facets, robust_facets = self._header_facets(
-            node, tstats.facets, stats.TRENDING_STD_FLOOR, stats.TRENDING_MIN_PEER_COUNT
+            node, tstats.facets, formulas.TRENDING_STD_FLOOR, formulas.TRENDING_MIN_PEER_COUNT
         )
         pct = tstats.pct_periods
         sizes = tstats.sample_sizes.tolist()
-        small = [s < stats.TRENDING_MIN_PEER_COUNT for s in sizes]
+        small = [s < formulas.TRENDING_MIN_PEER_COUNT for s in sizes]
         trends: dict[str, Any] = {"periods": list(self.periods)}
         for i, name in enumerate(("p10", "p25", "p50", "p75", "p90")):
             trends[name] = [
@@ -1848,16 +1788,16 @@ class RunWriter:
         }
         return [
             {
-                "statistical_method": M_TSIMPLE,
+                "statistical_method": METHOD_TRENDING_SIMPLE_ZSCORE,
                 "summary": self._summary(node, simple_facets, tstats.record_count, {}),
             },
             {
-                "statistical_method": M_TROBUST,
+                "statistical_method": METHOD_TRENDING_ROBUST_ZSCORE,
                 "summary": self._summary(
                     node, robust_facets, tstats.record_count, {"percentile_trends": trends}
                 ),
             },
-            {"statistical_method": M_SLOPE},
+            {"statistical_method": METHOD_SLOPE_PERCENTILE},
         ]
 
     def _write_lines(self, rel: str, header: str, lines: Iterable[str]) -> None:
@@ -1890,9 +1830,9 @@ class RunWriter:
         self._write_lines(f"results/nodes/{node.file_name}", header, lines)
 
     def _agg_lines(self, node: NodeSpec, ents: EntitySet, astats: AggregateStats) -> Iterator[str]:
-        labels = (*stats.TIER_LABELS, stats.NO_SCORE)
-        simple_lab = [labels[i] for i in stats.tier_indices(astats.simple).tolist()]
-        robust_lab = [labels[i] for i in stats.tier_indices(astats.robust).tolist()]
+        labels = (*TIER_LABELS, NO_SCORE)
+        simple_lab = [labels[i] for i in formulas.tier_indices(astats.simple).tolist()]
+        robust_lab = [labels[i] for i in formulas.tier_indices(astats.robust).tolist()]
         value_s = _cells(astats.value)
         simple_s = _cells(astats.simple)
         robust_s = _cells(astats.robust)
@@ -1917,20 +1857,24 @@ class RunWriter:
             '"severity_counts":{}},"issues":[],"anomaly_statistics":{"peer_count":'
         )
         head_metric = f'"metric":[{{"metadata":{{"metric_id":"{node.metric_id}"}},"values":'
-        simple_head = f'{{"statistical_method":"{M_SIMPLE}","statistics":{{"simple_zscore":'
+        simple_head = (
+            f'{{"statistical_method":"{METHOD_SIMPLE_ZSCORE}","statistics":{{"simple_zscore":'
+        )
         simple_item = (
-            f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[M_SIMPLE][0]}","methods":[{{'
-            f'"anomaly_method":"{METHOD_CONTRACTS[M_SIMPLE][1][0]}","anomaly":"'
+            f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[METHOD_SIMPLE_ZSCORE][0]}","methods":[{{'
+            f'"anomaly_method":"{METHOD_CONTRACTS[METHOD_SIMPLE_ZSCORE][1][0]}","anomaly":"'
         )
-        simple_tpl = _PREFIX_BY_METHOD[M_SIMPLE]["simple_zscore"]
-        robust_head = f'{{"statistical_method":"{M_ROBUST}","statistics":{{"robust_zscore":'
+        simple_tpl = TEMPLATE_PREFIX_BY_METHOD[METHOD_SIMPLE_ZSCORE]["simple_zscore"]
+        robust_head = (
+            f'{{"statistical_method":"{METHOD_ROBUST_ZSCORE}","statistics":{{"robust_zscore":'
+        )
         robust_item = (
-            f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[M_ROBUST][0]}","methods":[{{'
-            f'"anomaly_method":"{METHOD_CONTRACTS[M_ROBUST][1][0]}","anomaly":"'
+            f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[METHOD_ROBUST_ZSCORE][0]}","methods":[{{'
+            f'"anomaly_method":"{METHOD_CONTRACTS[METHOD_ROBUST_ZSCORE][1][0]}","anomaly":"'
         )
-        robust_tpl = _PREFIX_BY_METHOD[M_ROBUST]["robust_zscore"]
-        tx_simple = RENDER_TEXTS[(M_SIMPLE, "simple_zscore")]
-        tx_robust = RENDER_TEXTS[(M_ROBUST, "robust_zscore")]
+        robust_tpl = TEMPLATE_PREFIX_BY_METHOD[METHOD_ROBUST_ZSCORE]["robust_zscore"]
+        tx_simple = RENDER_TEXTS[(METHOD_SIMPLE_ZSCORE, "simple_zscore")]
+        tx_robust = RENDER_TEXTS[(METHOD_ROBUST_ZSCORE, "robust_zscore")]
         for i in range(ents.size):
             e = ents.labels[i]
             ls, lr = simple_lab[i], robust_lab[i]
@@ -2008,14 +1952,14 @@ class RunWriter:
         self, node: NodeSpec, ents: EntitySet, values: FloatArray, ts: TrendStats
     ) -> Iterator[str]:
         months = values.shape[1]
-        labels = (*stats.TIER_LABELS, stats.NO_SCORE)
+        labels = (*TIER_LABELS, NO_SCORE)
 
-        def tier(arr: FloatArray, bounds: Sequence[float] = stats.Z_BOUNDS) -> list[str]:
-            return [labels[i] for i in stats.tier_indices(arr, bounds).tolist()]
+        def tier(arr: FloatArray, bounds: Sequence[float] = formulas.Z_BOUNDS) -> list[str]:
+            return [labels[i] for i in formulas.tier_indices(arr, bounds).tolist()]
 
         lab_ls, lab_ms = tier(ts.latest_s), tier(ts.mean_s)
         lab_lr, lab_mr = tier(ts.latest_r), tier(ts.mean_r)
-        lab_sp = tier(ts.slope_pct, stats.PERCENTILE_BOUNDS)
+        lab_sp = tier(ts.slope_pct, formulas.PERCENTILE_BOUNDS)
         timeline_fmt = ",".join(f'{{"period":"{p}","value":%s}}' for p in self.periods)
         value_rows = _rows(values)
         zs_rows = _rows(ts.zs)
@@ -2068,24 +2012,30 @@ class RunWriter:
             '"runtime":{"status":"ok","summary":{"has_issues":false,"highest_severity":"ok",'
             '"severity_counts":{}},"issues":[]}'
         )
-        am_ts, am_tr = METHOD_CONTRACTS[M_TSIMPLE][1], METHOD_CONTRACTS[M_TROBUST][1]
-        am_sl = METHOD_CONTRACTS[M_SLOPE][1][0]
-        tpl = {**_PREFIX_BY_METHOD[M_TSIMPLE], **_PREFIX_BY_METHOD[M_TROBUST]}
-        tpl_sp = _PREFIX_BY_METHOD[M_SLOPE]["slope_percentile"]
-        tx_ls = RENDER_TEXTS[(M_TSIMPLE, "latest_simple_zscore")]
-        tx_ms = RENDER_TEXTS[(M_TSIMPLE, "mean_simple_zscore")]
-        tx_lr = RENDER_TEXTS[(M_TROBUST, "latest_robust_zscore")]
-        tx_mr = RENDER_TEXTS[(M_TROBUST, "mean_robust_zscore")]
-        tx_sp = RENDER_TEXTS[(M_SLOPE, "slope_percentile")]
+        am_ts, am_tr = (
+            METHOD_CONTRACTS[METHOD_TRENDING_SIMPLE_ZSCORE][1],
+            METHOD_CONTRACTS[METHOD_TRENDING_ROBUST_ZSCORE][1],
+        )
+        am_sl = METHOD_CONTRACTS[METHOD_SLOPE_PERCENTILE][1][0]
+        tpl = {
+            **TEMPLATE_PREFIX_BY_METHOD[METHOD_TRENDING_SIMPLE_ZSCORE],
+            **TEMPLATE_PREFIX_BY_METHOD[METHOD_TRENDING_ROBUST_ZSCORE],
+        }
+        tpl_sp = TEMPLATE_PREFIX_BY_METHOD[METHOD_SLOPE_PERCENTILE]["slope_percentile"]
+        tx_ls = RENDER_TEXTS[(METHOD_TRENDING_SIMPLE_ZSCORE, "latest_simple_zscore")]
+        tx_ms = RENDER_TEXTS[(METHOD_TRENDING_SIMPLE_ZSCORE, "mean_simple_zscore")]
+        tx_lr = RENDER_TEXTS[(METHOD_TRENDING_ROBUST_ZSCORE, "latest_robust_zscore")]
+        tx_mr = RENDER_TEXTS[(METHOD_TRENDING_ROBUST_ZSCORE, "mean_robust_zscore")]
+        tx_sp = RENDER_TEXTS[(METHOD_SLOPE_PERCENTILE, "slope_percentile")]
         head_metric = (
             f'"metric":[{{"metadata":{{"metric_id":"{metric_id}"}},"values":{{"timeline":['
         )
-        ts_head = f'{{"statistical_method":"{M_TSIMPLE}","statistics":{{"mean_simple_zscore":'
-        tr_head = f'{{"statistical_method":"{M_TROBUST}","statistics":{{"mean_robust_zscore":'
-        sl_head = f'{{"statistical_method":"{M_SLOPE}","statistics":{{"slope":'
-        ts_prof = f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[M_TSIMPLE][0]}","methods":['
-        tr_prof = f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[M_TROBUST][0]}","methods":['
-        sl_prof = f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[M_SLOPE][0]}","methods":['
+        ts_head = f'{{"statistical_method":"{METHOD_TRENDING_SIMPLE_ZSCORE}","statistics":{{"mean_simple_zscore":'
+        tr_head = f'{{"statistical_method":"{METHOD_TRENDING_ROBUST_ZSCORE}","statistics":{{"mean_robust_zscore":'
+        sl_head = f'{{"statistical_method":"{METHOD_SLOPE_PERCENTILE}","statistics":{{"slope":'
+        ts_prof = f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[METHOD_TRENDING_SIMPLE_ZSCORE][0]}","methods":['
+        tr_prof = f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[METHOD_TRENDING_ROBUST_ZSCORE][0]}","methods":['
+        sl_prof = f'"anomalies":[{{"anomaly_profile":"{METHOD_CONTRACTS[METHOD_SLOPE_PERCENTILE][0]}","methods":['
 
         def item(am: str, label: str, value: str, applies: str, prefix: str, text: str) -> str:
             return (
@@ -2333,7 +2283,7 @@ class RunWriter:
     # -- configuration and index files ---------------------------------------------------------
 
     def _node_yaml(self, node: NodeSpec) -> dict[str, Any]:
-        methods = TREND_METHODS if node.temporal else AGG_METHODS
+        methods = TREND_METHODS if node.temporal else AGGREGATE_METHODS
         dims_words = "_".join(
             DIM_PHRASES.get(d, d).replace(" ", "_").replace("-", "_") for d in node.dims[1:]
         )
@@ -2628,7 +2578,7 @@ class RunWriter:
                 "families": families,
                 "nodes": {
                     "aggregate__aggregated_time_period": template(
-                        AGG_METHODS, "aggregated_time_period", "distribution"
+                        AGGREGATE_METHODS, "aggregated_time_period", "distribution"
                     ),
                     "trend__trending_time_period": template(
                         TREND_METHODS, "trending_time_period", "trend"
@@ -2679,7 +2629,9 @@ class RunWriter:
                     "metric_id": node.metric_id,
                     "node_id": node.id,
                     "result_path": f"results/nodes/{node.file_name}",
-                    "statistical_methods": list(TREND_METHODS if node.temporal else AGG_METHODS),
+                    "statistical_methods": list(
+                        TREND_METHODS if node.temporal else AGGREGATE_METHODS
+                    ),
                     "summary": summary,
                 }
             )

@@ -10,11 +10,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from quality_compass.config import DbSettings, qc_home, sample_runs_dir
-from quality_compass.db import connect, ping, resolve_settings
-from quality_compass.dbt_runner import DbtResult, run_dbt
 from quality_compass.errors import QcError
-from quality_compass.load import LoadOptions, LoadReport, load_run
+from quality_compass.load.loader import load_run
+from quality_compass.load.report import LoadOptions, LoadReport
+from quality_compass.paths import qc_home, sample_runs_dir
+from quality_compass.warehouse.connection import connect, ping, resolve_settings
+from quality_compass.warehouse.dbt_runner import DbtResult, run_dbt
+from quality_compass.warehouse.settings import DbSettings
 
 MARTS_SCHEMA = "public_marts"
 MARTS = ("fct_signals", "fct_contributions", "dim_facilities", "dim_metrics")

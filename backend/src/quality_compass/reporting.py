@@ -16,7 +16,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from quality_compass.load import LoadedRun, LoadReport
+from quality_compass.load.report import LoadReport
+from quality_compass.load.runs import LoadedRun
 
 # Below this size a load takes about a second: no progress bar.
 PROGRESS_MIN_BYTES = 32 << 20

@@ -29,35 +29,40 @@ import numpy as np
 import orjson
 import yaml
 
-from quality_compass import stats
 from quality_compass.errors import QcError
-from quality_compass.records import CSV_FIXED, parse_timestamp
+from quality_compass.needle import formulas
+from quality_compass.needle.conventions import parse_timestamp
+from quality_compass.needle.layout import (
+    CLASSIFICATION_CSV,
+    CLASSIFICATION_INDEX,
+    CLASSIFICATION_JSONL,
+    CLASSIFICATION_MANIFEST,
+    CONTRIBUTION_INDEX,
+    CONTRIBUTION_RUN_ARGS,
+    EDGE_YAML_GLOB,
+    GRAPH,
+    METADATA_BUNDLE,
+    NODE_YAML_DIR,
+    NODE_YAML_GLOB,
+    NODES_DIR,
+    RESULTS_INDEX,
+    RUN_MANIFEST,
+    RUN_MANIFEST_SEMANTIC,
+    contribution_path,
+    node_result_path,
+)
+from quality_compass.needle.methods import METHOD_APPLIES, short_method_name
+from quality_compass.needle.vocabulary import (
+    AGGREGATE_TIME_PERIOD,
+    CSV_FIXED,
+    DRIFTING_EDGE_TYPES,
+    NO_SCORE,
+    SIGNAL_TYPES,
+)
 
-AGG = "aggregate_time_period"
 ERROR = "error"
 WARNING = "warning"
 
-#: (statistical method short name, applies_to) pairs allowed by §3.3.
-METHOD_APPLIES: dict[str, set[str]] = {
-    "simple_zscore": {"simple_zscore"},
-    "robust_zscore": {"robust_zscore"},
-    "trending_simple_zscore": {"latest_simple_zscore", "mean_simple_zscore"},
-    "trending_robust_zscore": {"latest_robust_zscore", "mean_robust_zscore"},
-    "slope_percentile": {"slope_percentile"},
-}
-#: Edge types seen for the same edge across taxonomy versions (§3.1, §10.1).
-DRIFTING_EDGE_TYPES = {"segments_into", "potential_driver_of", "potentially_driven_by"}
-SIGNAL_TYPES = {
-    "suspect_data",
-    "sustained_excellence",
-    "improving_leader",
-    "baseline",
-    "emerging_risk",
-    "volatility_alert",
-    "recovering",
-    "chronic_underperformer",
-    "critical_trajectory",
-}
 _ISSUES_KEPT_PER_RULE = 200
 
 
@@ -194,11 +199,6 @@ def _close(a: float, b: float, tol: float = 1e-9) -> bool:
     return abs(a - b) <= tol * max(1.0, abs(b))
 
 
-def _short_method(method_id: str) -> str:
-    parts = method_id.split("__")
-    return parts[1] if len(parts) >= 3 else method_id
-
-
 # -- per-node collections ------------------------------------------------------------------------
 
 
@@ -332,11 +332,11 @@ class RunValidator:
             self.err("9.1-1", rel, line, f"run_id {value!r} != run folder {self.run_id!r}")
 
     def _structure(self) -> None:
-        manifest = self._json("run_manifest.json")
-        semantic = self._json("run_manifest.semantic.json")
-        bundle = self._json("metadata_bundle.json")
-        graph = self._json("graph.json")
-        index = self._json("results/index.json")
+        manifest = self._json(RUN_MANIFEST)
+        semantic = self._json(RUN_MANIFEST_SEMANTIC)
+        bundle = self._json(METADATA_BUNDLE)
+        graph = self._json(GRAPH)
+        index = self._json(RESULTS_INDEX)
         self.bundle = bundle if isinstance(bundle, dict) else {}
         if not re.fullmatch(r"\d{14}", self.run_id):
             # Not a run folder name (e.g. a copy): compare everything with the manifest's id.
@@ -344,9 +344,9 @@ class RunValidator:
             if isinstance(manifest, dict) and isinstance(manifest.get("run_id"), str):
                 self.run_id = manifest["run_id"]
         for rel, doc in (
-            ("run_manifest.json", manifest),
-            ("run_manifest.semantic.json", semantic),
-            ("results/index.json", index),
+            (RUN_MANIFEST, manifest),
+            (RUN_MANIFEST_SEMANTIC, semantic),
+            (RESULTS_INDEX, index),
         ):
             if isinstance(doc, dict):
                 self._check_run_id(rel, doc.get("run_id"))
@@ -354,7 +354,7 @@ class RunValidator:
             if semantic.get("taxonomy_hash") != self.bundle.get("taxonomy_hash"):
                 self.err(
                     "9.1-3",
-                    "run_manifest.semantic.json",
+                    RUN_MANIFEST_SEMANTIC,
                     None,
                     f"taxonomy_hash {semantic.get('taxonomy_hash')!r} != metadata_bundle "
                     f"{self.bundle.get('taxonomy_hash')!r}",
@@ -362,7 +362,7 @@ class RunValidator:
             if semantic.get("metadata_bundle_version") != self.bundle.get("version"):
                 self.err(
                     "9.1-3",
-                    "run_manifest.semantic.json",
+                    RUN_MANIFEST_SEMANTIC,
                     None,
                     f"metadata_bundle_version {semantic.get('metadata_bundle_version')!r} != "
                     f"bundle version {self.bundle.get('version')!r}",
@@ -374,15 +374,15 @@ class RunValidator:
         ):
             self.err(
                 "5.1",
-                "results/index.json",
+                RESULTS_INDEX,
                 None,
                 f"created_at {index.get('created_at')!r} != run_manifest started_at "
                 f"{manifest.get('started_at')!r}",
             )
         for rel, doc, key in (
-            ("run_manifest.json", manifest, "started_at"),
-            ("run_manifest.semantic.json", semantic, "generated_at"),
-            ("metadata_bundle.json", bundle, "generated_at"),
+            (RUN_MANIFEST, manifest, "started_at"),
+            (RUN_MANIFEST_SEMANTIC, semantic, "generated_at"),
+            (METADATA_BUNDLE, bundle, "generated_at"),
         ):
             if isinstance(doc, dict):
                 self._timestamp(rel, doc.get(key), key)
@@ -395,16 +395,14 @@ class RunValidator:
                 if entry.get("node_id") != nid:
                     self.err(
                         "9.1-6",
-                        "results/index.json",
+                        RESULTS_INDEX,
                         None,
                         f"node_id != canonical_node_id for {nid}",
                     )
                 self.index_methods[nid] = list(entry.get("statistical_methods", []))
                 self.index_paths[nid] = entry.get("result_path", "")
                 if nid not in self.nodes:
-                    self.err(
-                        "9.1-2", "results/index.json", None, f"node {nid} is not in graph.json"
-                    )
+                    self.err("9.1-2", RESULTS_INDEX, None, f"node {nid} is not in graph.json")
         counts = {
             "graph.json nodes": len(self.nodes),
             "results/index.json nodes": len(self.index_paths) if isinstance(index, dict) else None,
@@ -413,11 +411,9 @@ class RunValidator:
         expected = manifest.get("node_count") if isinstance(manifest, dict) else None
         for what, count in counts.items():
             if count is not None and expected is not None and count != expected:
-                self.err(
-                    "9.1-2", "run_manifest.json", None, f"node_count {expected} != {count} {what}"
-                )
+                self.err("9.1-2", RUN_MANIFEST, None, f"node_count {expected} != {count} {what}")
         if isinstance(manifest, dict):
-            edge_yaml = len(list((self.root / "edges").glob("*/base/*/*.yaml")))
+            edge_yaml = len(list(self.root.glob(EDGE_YAML_GLOB)))
             for what, count in (
                 ("graph.json edges", len(self.edges)),
                 ("edge YAML files", edge_yaml),
@@ -425,12 +421,12 @@ class RunValidator:
                 if manifest.get("edge_count") != count:
                     self.err(
                         "9.1-2",
-                        "run_manifest.json",
+                        RUN_MANIFEST,
                         None,
                         f"edge_count {manifest.get('edge_count')} != {count} {what}",
                     )
             if manifest.get("run_label") is None:
-                self.err("1", "run_manifest.json", None, "run_label missing")
+                self.err("1", RUN_MANIFEST, None, "run_label missing")
 
     def _timestamp(self, rel: str, value: Any, key: str) -> None:
         """ISO timestamps in any of the observed styles (spec 2.2), parsed leniently."""
@@ -449,7 +445,7 @@ class RunValidator:
                 nid,
                 node.get("metric_id"),
                 group_bys,
-                node.get("time_grain") != AGG,
+                node.get("time_grain") != AGGREGATE_TIME_PERIOD,
                 node.get("group_by_set"),
             )
             self.nodes[nid] = info
@@ -457,14 +453,14 @@ class RunValidator:
                 if info.metric_id not in metrics:
                     self.err(
                         "9.1-4",
-                        "graph.json",
+                        GRAPH,
                         None,
                         f"metric {info.metric_id!r} of {nid} is not in metadata_bundle.json",
                     )
                 if info.group_by_set not in sets:
                     self.err(
                         "9.1-4",
-                        "graph.json",
+                        GRAPH,
                         None,
                         f"group_by_set {info.group_by_set!r} of {nid} is not in metadata_bundle.json",
                     )
@@ -472,7 +468,7 @@ class RunValidator:
                     if dim not in dims:
                         self.err(
                             "9.1-4",
-                            "graph.json",
+                            GRAPH,
                             None,
                             f"group_by type {dim!r} of {nid} is not in metadata_bundle.json",
                         )
@@ -483,14 +479,14 @@ class RunValidator:
                 if kind in DRIFTING_EDGE_TYPES:
                     self.warn(
                         "10.1",
-                        "graph.json",
+                        GRAPH,
                         None,
                         f"edge type {kind!r} of {edge.get('id')} is not in this run's taxonomy (known drift)",
                     )
                 else:
                     self.err(
                         "9.1-4",
-                        "graph.json",
+                        GRAPH,
                         None,
                         f"edge type {kind!r} of {edge.get('id')} is not in metadata_bundle.json",
                     )
@@ -498,10 +494,10 @@ class RunValidator:
                 self.nodes[source].children.add((target, kind))
                 self.nodes[target].parents.add((source, kind))
             else:
-                self.err("9.1-5", "graph.json", None, f"edge {edge.get('id')} joins unknown nodes")
+                self.err("9.1-5", GRAPH, None, f"edge {edge.get('id')} joins unknown nodes")
 
     def _yaml_files(self) -> None:
-        for path in sorted((self.root / "nodes").glob("*/base/*/*.yaml")):
+        for path in sorted(self.root.glob(NODE_YAML_GLOB)):
             rel = path.relative_to(self.root).as_posix()
             self.report.files += 1
             text = path.read_text(encoding="utf-8")
@@ -519,32 +515,30 @@ class RunValidator:
                     self.err("9.1-2", rel, None, f"YAML id {doc['id']!r} != file name")
         for nid in self.nodes:
             if nid not in self.node_yaml:
-                self.err("9.1-2", "nodes", None, f"no node YAML for {nid}")
+                self.err("9.1-2", NODE_YAML_DIR, None, f"no node YAML for {nid}")
 
     # -- node result files ---------------------------------------------------------------------
 
     def _node_files(self) -> None:
-        folder = self.root / "results" / "nodes"
+        folder = self.root / NODES_DIR
         if not folder.is_dir():
-            self.err("9.1-2", "results/nodes", None, "folder missing: no node result files")
+            self.err("9.1-2", NODES_DIR, None, "folder missing: no node result files")
             return
         present = {p.name for p in folder.glob("*.jsonl")}
         for name in sorted(present):
             if name[: -len(".jsonl")] not in self.nodes:
                 self.err(
                     "9.1-2",
-                    f"results/nodes/{name}",
+                    f"{NODES_DIR}/{name}",
                     None,
                     "result file of a node that is not in graph.json",
                 )
         for nid in sorted(self.nodes):
             info = self.nodes[nid]
-            rel = f"results/nodes/{nid}.jsonl"
+            rel = node_result_path(nid)
             expected_path = self.index_paths.get(nid)
             if expected_path is not None and expected_path != rel:
-                self.err(
-                    "9.1-6", "results/index.json", None, f"result_path {expected_path!r} != {rel!r}"
-                )
+                self.err("9.1-6", RESULTS_INDEX, None, f"result_path {expected_path!r} != {rel!r}")
             if f"{nid}.jsonl" not in present:
                 if len(info.dims) > 1:
                     self.warn(
@@ -561,7 +555,7 @@ class RunValidator:
     # -- 9.5 contributions ------------------------------------------------------------------------
 
     def _contributions(self) -> None:
-        rel_index = "analysis/contribution/index.json"
+        rel_index = CONTRIBUTION_INDEX
         index = self._json(rel_index)
         if not isinstance(index, dict):
             return
@@ -584,7 +578,7 @@ class RunValidator:
                 )
             for artifact in artifacts:
                 name = artifact.get("artifact_path", "")
-                rel = f"analysis/contribution/{name}"
+                rel = contribution_path(name)
                 child_id, _, rest = name.partition(".")
                 metric = rest[: -len(".jsonl")] if rest.endswith(".jsonl") else rest
                 if child_id in self.nodes:
@@ -604,9 +598,9 @@ class RunValidator:
                 ContributionChecker(
                     self, rel, pid, child_id, metric, int(artifact.get("row_count", -1))
                 ).run()
-        run_args = self.root / "analysis/contribution/manifests/cli/run_args.json"
+        run_args = self.root / CONTRIBUTION_RUN_ARGS
         if run_args.is_file():
-            self._json("analysis/contribution/manifests/cli/run_args.json")
+            self._json(CONTRIBUTION_RUN_ARGS)
 
     # -- 9.6 classifications -------------------------------------------------------------------------
 
@@ -727,8 +721,8 @@ class NodeChecker:
                 key = tuple(str(values.get(d)) for d in info.dims[1:])
                 facets[key] = facet.get("method_statistics") or {}
                 counts[key] = facet.get("facet_counts") or {}
-            self.facets[_short_method(method.get("statistical_method", ""))] = facets
-            self.header_counts[_short_method(method.get("statistical_method", ""))] = counts
+            self.facets[short_method_name(method.get("statistical_method", ""))] = facets
+            self.header_counts[short_method_name(method.get("statistical_method", ""))] = counts
             trends = gs.get("percentile_trends")
             if trends is not None:
                 self.header["_percentile_trends"] = trends
@@ -777,7 +771,7 @@ class NodeChecker:
         if names != self.methods:
             self.err("9.1-8", number, f"statistical_methods {names} != header {self.methods}")
         by_short = {
-            _short_method(m.get("statistical_method", "")): m
+            short_method_name(m.get("statistical_method", "")): m
             for m in methods
             if isinstance(m, dict)
         }
@@ -795,7 +789,7 @@ class NodeChecker:
 
     def _anomalies(self, method: dict[str, Any], number: int) -> None:
         method_id = method.get("statistical_method", "")
-        short = _short_method(method_id)
+        short = short_method_name(method_id)
         raw_stats = method.get("statistics")
         statistics: dict[str, Any] = raw_stats if isinstance(raw_stats, dict) else {}
         suppressed = statistics.get("suppressed") is True
@@ -824,10 +818,12 @@ class NodeChecker:
                     )
                 label = item.get("anomaly")
                 bounds = (
-                    stats.PERCENTILE_BOUNDS if applies == "slope_percentile" else stats.Z_BOUNDS
+                    formulas.PERCENTILE_BOUNDS
+                    if applies == "slope_percentile"
+                    else formulas.Z_BOUNDS
                 )
                 fv = _f(value)
-                expected = stats.tier_label(fv, bounds)
+                expected = formulas.tier_label(fv, bounds)
                 if label != expected:
                     on_bound = applies == "slope_percentile" and fv in bounds
                     legacy = label in {"high", "low"}
@@ -854,7 +850,7 @@ class NodeChecker:
                             number,
                             f"anomaly_method {item.get('anomaly_method')!r} not in node YAML anomaly_methods",
                         )
-                if suppressed and not (label == stats.NO_SCORE or value is None):
+                if suppressed and not (label == NO_SCORE or value is None):
                     self.err(
                         "9.4-25",
                         number,
@@ -1052,11 +1048,11 @@ class NodeChecker:
     ) -> None:
         slope = _f(sl.get("slope"))
         suppressed = sl.get("suppressed") is True
-        if observed < stats.MIN_SLOPE_PERIODS and not math.isnan(slope):
+        if observed < formulas.MIN_SLOPE_PERIODS and not math.isnan(slope):
             self.warn(
                 "9.3-19",
                 number,
-                f"slope {_g(slope)} present with {observed} observed periods (< {stats.MIN_SLOPE_PERIODS})",
+                f"slope {_g(slope)} present with {observed} observed periods (< {formulas.MIN_SLOPE_PERIODS})",
             )
         if suppressed and not math.isnan(slope):
             self.err("9.4-25", number, "slope method suppressed but slope is not null")
@@ -1165,10 +1161,10 @@ class NodeChecker:
                     1,
                     f"facet {label}: entity_count {count_h} != {len(group.values)} entities",
                 )
-            min_peer = hs.get("min_peer_count", stats.AGGREGATE_MIN_PEER_COUNT)
+            min_peer = hs.get("min_peer_count", formulas.AGGREGATE_MIN_PEER_COUNT)
             if n:
-                mean, std = float(np.mean(x)), stats.population_std(x)
-                median, mad = float(np.median(x)), stats.scaled_mad(x)
+                mean, std = float(np.mean(x)), formulas.population_std(x)
+                median, mad = float(np.median(x)), formulas.scaled_mad(x)
                 checks = (
                     (
                         "global_metric_mean",
@@ -1201,7 +1197,7 @@ class NodeChecker:
                             1,
                             f"facet {label}: {name} {_g(got)} != {what} = {_g(want)}",
                         )
-            ranks = stats.midpoint_percentiles(np.array(group.values, dtype=np.float64))
+            ranks = formulas.midpoint_percentiles(np.array(group.values, dtype=np.float64))
             std_floor = _f(hs.get("std_floor"))
             mad_floor = _f(hr.get("mad_floor"))
             h_mean, h_std = _f(hs.get("global_metric_mean")), _f(hs.get("global_metric_std"))
@@ -1297,13 +1293,17 @@ class NodeChecker:
             if flat.size:
                 checks = (
                     ("global_metric_mean", hs.get("global_metric_mean"), float(np.mean(flat))),
-                    ("global_metric_std", hs.get("global_metric_std"), stats.population_std(flat)),
+                    (
+                        "global_metric_std",
+                        hs.get("global_metric_std"),
+                        formulas.population_std(flat),
+                    ),
                     (
                         "global_metric_median",
                         hr.get("global_metric_median"),
                         float(np.median(flat)),
                     ),
-                    ("global_mad", hr.get("global_mad"), stats.scaled_mad(flat)),
+                    ("global_mad", hr.get("global_mad"), formulas.scaled_mad(flat)),
                 )
                 for name, got, want in checks:
                     if got is not None and not _close(_f(got), want):
@@ -1317,8 +1317,8 @@ class NodeChecker:
             std_floor = 0.0 if math.isnan(std_floor) else std_floor
             mad_floor = _f(hr.get("mad_floor"))
             mad_floor = 0.0 if math.isnan(mad_floor) else mad_floor
-            _, means, stds = stats.column_moments(matrix)
-            medians, mads = stats.column_median_mad(matrix)
+            _, means, stds = formulas.column_moments(matrix)
+            medians, mads = formulas.column_median_mad(matrix)
             with np.errstate(invalid="ignore", divide="ignore"):
                 want_s = (matrix - means) / np.maximum(stds, std_floor)
                 want_r = (matrix - medians) / np.maximum(mads, mad_floor)
@@ -1327,12 +1327,12 @@ class NodeChecker:
             mean_s = np.array([r["mean_s"] for r in rows])
             mean_r = np.array([r["mean_r"] for r in rows])
             slopes = np.array([r["slope"] for r in rows])
-            slope_want = stats.ols_slopes(matrix)
-            accel_want = stats.accelerations(matrix)
+            slope_want = formulas.ols_slopes(matrix)
+            accel_want = formulas.accelerations(matrix)
             self._fill_twins(rows, width)
-            pr_s_want = stats.midpoint_percentiles(mean_s)
-            pr_r_want = stats.midpoint_percentiles(mean_r)
-            pr_sl_want = stats.midpoint_percentiles(slopes)
+            pr_s_want = formulas.midpoint_percentiles(mean_s)
+            pr_r_want = formulas.midpoint_percentiles(mean_r)
+            pr_sl_want = formulas.midpoint_percentiles(slopes)
             for j, (line, row) in enumerate(zip(lines, rows, strict=True)):
                 for kind, got_arr, want_arr, sup in (
                     ("simple", row["zs"], want_s[j], row["ts_sup"]),
@@ -1469,7 +1469,7 @@ class NodeChecker:
         counts = (~np.isnan(matrix)).sum(axis=0)
         gappy = bool(np.isnan(matrix).any())
         one_facet = len(self.groups) == 1
-        wanted = stats.numpy_percentiles(matrix, [10, 25, 50, 75, 90])
+        wanted = formulas.numpy_percentiles(matrix, [10, 25, 50, 75, 90])
         for t in range(width):
             if arrays["sample_sizes"][t] != counts[t]:
                 self.sev(
@@ -1669,8 +1669,8 @@ class ContributionChecker:
 
 
 class ClassificationChecker:
-    CSV = "analysis/classification/classification_summary.csv"
-    JSONL = "analysis/classification/classifications.jsonl"
+    CSV = CLASSIFICATION_CSV
+    JSONL = CLASSIFICATION_JSONL
 
     def __init__(self, owner: RunValidator) -> None:
         self.v = owner
@@ -1680,11 +1680,11 @@ class ClassificationChecker:
 
     def run(self) -> None:
         v = self.v
-        index = v._json("analysis/classification/index.json")
-        manifest = v._json("analysis/classification/manifest.json")
+        index = v._json(CLASSIFICATION_INDEX)
+        manifest = v._json(CLASSIFICATION_MANIFEST)
         for rel, doc in (
-            ("analysis/classification/index.json", index),
-            ("analysis/classification/manifest.json", manifest),
+            (CLASSIFICATION_INDEX, index),
+            (CLASSIFICATION_MANIFEST, manifest),
         ):
             if isinstance(doc, dict):
                 v._check_run_id(rel, doc.get("run_id"))
@@ -1988,8 +1988,8 @@ class ClassificationChecker:
     def _totals(self, index: Any, manifest: Any, rows: int) -> None:
         v = self.v
         for rel, doc in (
-            ("analysis/classification/index.json", index),
-            ("analysis/classification/manifest.json", manifest),
+            (CLASSIFICATION_INDEX, index),
+            (CLASSIFICATION_MANIFEST, manifest),
         ):
             if not isinstance(doc, dict):
                 continue
@@ -2018,7 +2018,7 @@ class ClassificationChecker:
             ):
                 v.err(
                     "9.6-32",
-                    "analysis/classification/index.json",
+                    CLASSIFICATION_INDEX,
                     None,
                     f"severity_stats {sev} != CSV min {min(self.severities)}, max {max(self.severities)}, mean {_g(mean)}",
                 )
@@ -2036,14 +2036,14 @@ class ClassificationChecker:
         if unknown:
             v.warn(
                 "9.6-33",
-                "analysis/classification/index.json",
+                CLASSIFICATION_INDEX,
                 None,
                 f"cannot verify total_entities: no entity count for {', '.join(sorted(unknown))}",
             )
         elif expected != rows:
             v.err(
                 "9.6-33",
-                "analysis/classification/index.json",
+                CLASSIFICATION_INDEX,
                 None,
                 f"{rows} classifications != {expected} entities of aggregate nodes with a trends_to child",
             )

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from typing import Any
 
 import orjson
 
-BOM = b"\xef\xbb\xbf"
+from quality_compass.needle.vocabulary import (
+    CLASSIFICATION_INDICATORS,
+    CLASSIFICATION_INPUTS,
+    CSV_FIXED,
+    CSV_OPTIONAL,
+    CSV_REQUIRED,
+)
+
 _NON_FINITE = (b"NaN", b"Infinity")
 _POSITION = re.compile(r"line (\d+)")
 
@@ -49,17 +55,6 @@ def parse_json(data: bytes) -> tuple[Any, bytes | None]:
     if b"\\u0000" in data:
         raise LineError("contains a \\u0000 (NUL) character, which PostgreSQL jsonb cannot store")
     return value, None
-
-
-def parse_timestamp(text: str) -> datetime | None:
-    """Parse the timestamp styles of real runs (spec 2.2), including the malformed ``+00:00Z``."""
-    cleaned = text[:-1] + "+00:00" if text.endswith("Z") else text
-    if re.search(r"[+-]\d\d:\d\d\+00:00$", cleaned):
-        cleaned = cleaned[: -len("+00:00")]
-    try:
-        return datetime.fromisoformat(cleaned)
-    except ValueError:
-        return None
 
 
 def error_line(message: str) -> int | None:
@@ -121,18 +116,6 @@ def _expect(obj: dict[str, Any], key: str, kind: str) -> str | None:
 # -- node result files ------------------------------------------------------------------
 
 
-def is_aggregate_node(canonical_node_id: str, header: dict[str, Any] | None = None) -> bool:
-    """Aggregate (one scalar per entity) vs temporal (a timeline per entity)."""
-    if (
-        header is not None
-        and isinstance(header.get("summary"), dict)
-        and "temporal_context" in header["summary"]
-    ):
-        return False
-    parts = canonical_node_id.split("__")
-    return len(parts) < 3 or parts[-1] == "aggregate_time_period"
-
-
 def check_node_header(obj: Any, file_stem: str) -> str | None:
     if not isinstance(obj, dict):
         return f"line 1 must be the node header object, got {_type_name(obj)}"
@@ -160,6 +143,15 @@ def check_entity(obj: Any, metric_id: str, aggregate: bool) -> str | None:
     """An entity result line of a node whose header declares ``metric_id``."""
     if not isinstance(obj, dict):
         return f"expected an entity result object, got {_type_name(obj)}"
+    return (
+        _check_entity_key(obj)
+        or _check_metric(obj, metric_id, aggregate)
+        or _check_metadata(obj)
+        or _check_methods(obj)
+    )
+
+
+def _check_entity_key(obj: dict[str, Any]) -> str | None:
     entity = obj.get("entity")
     if not isinstance(entity, list) or not entity:
         return (
@@ -176,6 +168,10 @@ def check_entity(obj: Any, metric_id: str, aggregate: bool) -> str | None:
             return "'entity' elements must be objects with 'id' and 'value'"
         if isinstance(element["value"], dict | list):
             return f"entity value of {element['id']!r} must be a scalar, got {_type_name(element['value'])}"
+    return None
+
+
+def _check_metric(obj: dict[str, Any], metric_id: str, aggregate: bool) -> str | None:
     metric = obj.get("metric")
     if not isinstance(metric, list) or not metric or not isinstance(metric[0], dict):
         return (
@@ -198,8 +194,16 @@ def check_entity(obj: Any, metric_id: str, aggregate: bool) -> str | None:
             return f"aggregate node: metric[0].values must be a number or null, got {_type_name(values)}"
     elif not isinstance(values, dict) or not isinstance(values.get("timeline"), list):
         return f"temporal node: metric[0].values must be an object with a 'timeline' array, got {_type_name(values)}"
+    return None
+
+
+def _check_metadata(obj: dict[str, Any]) -> str | None:
     if "metadata" in obj and not isinstance(obj["metadata"], dict):
         return f"'metadata' must be an object, got {_type_name(obj['metadata'])}"
+    return None
+
+
+def _check_methods(obj: dict[str, Any]) -> str | None:
     methods = obj.get("statistical_methods")
     if not isinstance(methods, list):
         return (
@@ -235,13 +239,6 @@ _CONTRIBUTION_NUMBERS = (
     "weighted_child_value",
     "contribution_value",
 )
-
-
-def split_contribution_name(file_name: str) -> tuple[str, str]:
-    """``<child_node_id>.<metric>.jsonl`` → (child_node_id, metric)."""
-    stem = file_name.removesuffix(".jsonl")
-    child, _, metric = stem.rpartition(".")
-    return (child, metric) if child else (stem, "")
 
 
 def check_contribution(obj: Any, child_node_id: str, metric: str) -> str | None:
@@ -302,50 +299,6 @@ def check_classification(obj: Any) -> str | None:
     return None
 
 
-# The CSV summary's fixed columns; every other column is an entity dimension.
-CSV_REQUIRED = ("node_id", "metric_id", "signal_type", "severity")
-CSV_FIXED = (
-    "run_id",
-    "node_id",
-    "metric_id",
-    "signal_type",
-    "severity",
-    "severity_range_min",
-    "severity_range_max",
-    "aggregate_zscore",
-    "slope_percentile",
-    "acceleration",
-    "zscore_std",
-    "max_abs_deviation",
-    "position",
-    "trend",
-    "momentum",
-    "consistency",
-    "has_spike",
-    "suppressed",
-    "period_count",
-    "timestamp",
-)
-# Columns a richer CSV writer may add; mapped to the same JSON keys when present, never
-# mistaken for entity dimensions.
-CSV_OPTIONAL = (
-    "classification_reasoning",
-    "classification_version",
-    "magnitude_tier",
-    "trajectory_tier",
-    "consistency_tier",
-    "coefficient_of_variation",
-)
-_INPUT_COLUMNS = (
-    "aggregate_zscore",
-    "slope_percentile",
-    "acceleration",
-    "zscore_std",
-    "max_abs_deviation",
-)
-_INDICATOR_COLUMNS = ("position", "trend", "momentum", "consistency")
-
-
 def _csv_float(row: dict[str, str], key: str) -> float | None:
     text = (row.get(key) or "").strip()
     if not text or text.lower() in ("nan", "none", "null"):
@@ -394,9 +347,9 @@ def classification_from_csv(row: dict[str, str], dimension_columns: list[str]) -
         "signal_type": row["signal_type"].strip(),
         "severity": severity,
         "severity_range": [low, high] if low is not None and high is not None else None,
-        "inputs": {key: _csv_float(row, key) for key in _INPUT_COLUMNS},
+        "inputs": {key: _csv_float(row, key) for key in CLASSIFICATION_INPUTS},
         "derived_indicators": {
-            **{key: (row.get(key) or None) for key in _INDICATOR_COLUMNS},
+            **{key: (row.get(key) or None) for key in CLASSIFICATION_INDICATORS},
             "has_spike": _csv_bool(row, "has_spike"),
         },
         "classification_reasoning": row.get("classification_reasoning") or None,

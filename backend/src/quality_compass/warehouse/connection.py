@@ -7,9 +7,9 @@ from pathlib import Path
 
 import psycopg
 
-from quality_compass.config import DbSettings, database_name, external_settings
-from quality_compass.embedded_db import EmbeddedPostgres
 from quality_compass.errors import DatabaseUnreachable
+from quality_compass.warehouse.embedded import EmbeddedPostgres
+from quality_compass.warehouse.settings import DbSettings, database_name, external_settings
 
 
 def resolve_settings(start_embedded: bool = True) -> DbSettings:

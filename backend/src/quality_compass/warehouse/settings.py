@@ -1,8 +1,8 @@
-"""Where things live and how to reach the database.
+"""How to reach the database: the connection settings of one PostgreSQL server.
 
 The connection comes from the seed's variables ``DBT_POSTGRES_HOST``, ``_USER``,
 ``_PASSWORD``, ``_PORT``, ``_DATABASE`` and ``_SSLMODE``. When ``DBT_POSTGRES_HOST`` is
-unset, Quality Compass uses its embedded PostgreSQL (see ``embedded_db``).
+unset, Quality Compass uses its embedded PostgreSQL (see ``warehouse.embedded``).
 """
 
 from __future__ import annotations
@@ -10,42 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from quality_compass.errors import ConfigError
 
 DEFAULT_DATABASE = "quality_compass"
-ENV_PREFIX = "DBT_POSTGRES_"
-
-
-def backend_dir() -> Path:
-    """The ``backend/`` folder of the checkout (holds pyproject.toml and dbt/)."""
-    env = os.environ.get("QC_BACKEND_DIR")
-    if env:
-        return Path(env).resolve()
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "pyproject.toml").is_file() and (parent / "dbt").is_dir():
-            return parent
-    # Installed outside a checkout: fall back to the working directory.
-    return Path.cwd()
-
-
-def dbt_project_dir() -> Path:
-    return backend_dir() / "dbt"
-
-
-def qc_home() -> Path:
-    """State owned by ``qc`` (embedded server data, caches). Git-ignored."""
-    env = os.environ.get("QC_HOME")
-    if env:
-        return Path(env).resolve()
-    return backend_dir() / ".qc"
-
-
-def sample_runs_dir() -> Path:
-    """Real Project Needle runs bundled with the product (used by ``qc demo`` and tests)."""
-    return backend_dir() / "sample_runs"
 
 
 @dataclass(frozen=True)

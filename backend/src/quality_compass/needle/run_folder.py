@@ -1,49 +1,28 @@
 """Run folders: finding them and taking inventory of what they hold.
 
 A run lives at ``<runs_root>/<graph_name>/<run_id>/``. The folder name is the run key
-(``run_id``); manifests that disagree are reported, not trusted (see the format spec §2.2).
+(``run_id``); manifests that disagree are reported, not trusted (``needle_run_format.md``
+§2.2).
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from quality_compass.errors import QcError
-
-RUN_ID_PATTERN = re.compile(r"^\d{14}$")
-
-# document_type -> path relative to the run folder
-DOCUMENTS: dict[str, str] = {
-    "run_manifest": "run_manifest.json",
-    "run_manifest_semantic": "run_manifest.semantic.json",
-    "metadata_bundle": "metadata_bundle.json",
-    "graph": "graph.json",
-    "results_index": "results/index.json",
-    "classification_index": "analysis/classification/index.json",
-    "classification_manifest": "analysis/classification/manifest.json",
-    "contribution_index": "analysis/contribution/index.json",
-    "contribution_run_args": "analysis/contribution/manifests/cli/run_args.json",
-}
-# Documents every producer writes; their absence is worth a warning.
-EXPECTED_DOCUMENTS = (
-    "run_manifest",
-    "run_manifest_semantic",
-    "metadata_bundle",
-    "graph",
-    "results_index",
-    "classification_index",
-    "contribution_index",
+from quality_compass.needle.documents import read_json_document
+from quality_compass.needle.layout import (
+    CLASSIFICATION_CSV,
+    CLASSIFICATION_JSONL,
+    CONTRIBUTION_DIR,
+    DOCUMENTS,
+    EXPECTED_DOCUMENTS,
+    NODES_DIR,
+    RUN_ID_PATTERN,
 )
-CLASSIFICATION_JSONL = "analysis/classification/classifications.jsonl"
-CLASSIFICATION_CSV = "analysis/classification/classification_summary.csv"
-CONTRIBUTION_DIR = "analysis/contribution"
-NODES_DIR = "results/nodes"
 
 
 class RunNotFound(QcError):
@@ -137,14 +116,6 @@ def resolve_run_dir(
     return run_dir
 
 
-def read_json_document(path: Path) -> Any:
-    """Parse a small metadata document; None when absent or unparsable (the load reports it)."""
-    try:
-        return orjson.loads(path.read_bytes().removeprefix(b"\xef\xbb\xbf"))
-    except (OSError, orjson.JSONDecodeError):
-        return None
-
-
 def _file(kind: str, path: Path, run_dir: Path, **extra: Any) -> RunFile:
     try:
         size = path.stat().st_size
@@ -170,45 +141,56 @@ def _refuse_unreadable(folder: Path, run_dir: Path) -> None:
 def inventory(run_dir: Path) -> RunInventory:
     """List the files of a run folder that the loader reads, and what is missing."""
     run_dir = run_dir.resolve()
-    run_id = run_dir.name
-    graph_name = run_dir.parent.name
-    inv = RunInventory(run_dir=run_dir, run_id=run_id, graph_name=graph_name)
-
-    # Documents
-    for document_type, rel in DOCUMENTS.items():
-        path = run_dir / rel
-        if path.is_file():
-            inv.files.append(_file("document", path, run_dir, document_type=document_type))
-        elif document_type in EXPECTED_DOCUMENTS:
-            inv.warnings.append(f"{rel}: missing (document not loaded)")
-
-    semantic = read_json_document(run_dir / DOCUMENTS["run_manifest_semantic"])
-    manifest = read_json_document(run_dir / DOCUMENTS["run_manifest"])
-    for doc, key in ((semantic, "graph_name"), (manifest, "run_label")):
-        if isinstance(doc, dict) and isinstance(doc.get(key), str) and doc[key]:
-            inv.graph_name = doc[key]
-            break
-    if isinstance(manifest, dict) and manifest.get("run_id") not in (None, run_id):
-        inv.warnings.append(
-            f"run_manifest.json: run_id {manifest.get('run_id')!r} differs from the folder name; "
-            f"the folder name {run_id!r} is used as the run key"
-        )
-
-    # Node results: sharded JSONL, or the legacy unsharded JSON when there is no JSONL.
+    found = RunInventory(run_dir=run_dir, run_id=run_dir.name, graph_name=run_dir.parent.name)
+    _add_documents(found)
+    _name_graph(found)
     nodes_dir = run_dir / NODES_DIR
     _refuse_unreadable(nodes_dir, run_dir)
     _refuse_unreadable(run_dir / CONTRIBUTION_DIR, run_dir)
+    _add_node_files(found, nodes_dir)
+    _add_contribution_files(found)
+    _add_classification_file(found)
+    return found
+
+
+def _add_documents(found: RunInventory) -> None:
+    for document_type, rel in DOCUMENTS.items():
+        path = found.run_dir / rel
+        if path.is_file():
+            found.files.append(_file("document", path, found.run_dir, document_type=document_type))
+        elif document_type in EXPECTED_DOCUMENTS:
+            found.warnings.append(f"{rel}: missing (document not loaded)")
+
+
+def _name_graph(found: RunInventory) -> None:
+    """The graph name from the manifests (else the parent folder); check the manifest's run id."""
+    semantic = read_json_document(found.run_dir / DOCUMENTS["run_manifest_semantic"])
+    manifest = read_json_document(found.run_dir / DOCUMENTS["run_manifest"])
+    for doc, key in ((semantic, "graph_name"), (manifest, "run_label")):
+        if isinstance(doc, dict) and isinstance(doc.get(key), str) and doc[key]:
+            found.graph_name = doc[key]
+            break
+    if isinstance(manifest, dict) and manifest.get("run_id") not in (None, found.run_id):
+        found.warnings.append(
+            f"run_manifest.json: run_id {manifest.get('run_id')!r} differs from the folder name; "
+            f"the folder name {found.run_id!r} is used as the run key"
+        )
+
+
+def _add_node_files(found: RunInventory, nodes_dir: Path) -> None:
+    """Node results: sharded JSONL, or the legacy unsharded JSON when there is no JSONL."""
+    run_dir = found.run_dir
     jsonl = sorted(p for p in nodes_dir.iterdir() if p.is_file() and p.suffix == ".jsonl")
     if jsonl:
-        inv.files.extend(_file("node", p, run_dir) for p in jsonl)
+        found.files.extend(_file("node", p, run_dir) for p in jsonl)
     else:
         legacy = sorted(p for p in nodes_dir.iterdir() if p.is_file() and p.suffix == ".json")
         if not legacy:
             raise QcError(
                 f"{NODES_DIR}/ in {run_dir} holds no node result files (*.jsonl or legacy *.json)"
             )
-        inv.files.extend(_file("legacy_node", p, run_dir) for p in legacy)
-        inv.warnings.append(
+        found.files.extend(_file("legacy_node", p, run_dir) for p in legacy)
+        found.warnings.append(
             f"{NODES_DIR}/: legacy unsharded layout (*.json with embedded entity_results)"
         )
     present = {p.stem for p in nodes_dir.iterdir() if p.is_file()}
@@ -219,12 +201,13 @@ def inventory(run_dir: Path) -> RunInventory:
                 continue
             node_id = node.get("canonical_node_id") or node.get("node_id")
             if isinstance(node_id, str) and node_id not in present:
-                inv.warnings.append(
+                found.warnings.append(
                     f"{NODES_DIR}/{node_id}.jsonl: listed in results/index.json but missing (node not loaded)"
                 )
 
-    # Contributions: every *.jsonl at the top of analysis/contribution/.
-    contribution_dir = run_dir / CONTRIBUTION_DIR
+
+def _declared_contribution_rows(run_dir: Path) -> dict[str, int]:
+    """File name -> row_count declared by the contribution index (-1: not an integer)."""
     declared: dict[str, int] = {}
     contribution_index = read_json_document(run_dir / DOCUMENTS["contribution_index"])
     if isinstance(contribution_index, dict) and isinstance(contribution_index.get("parents"), list):
@@ -237,39 +220,49 @@ def inventory(run_dir: Path) -> RunInventory:
                     declared[name] = (
                         rows if isinstance(rows, int) and not isinstance(rows, bool) else -1
                     )
-    found = (
+    return declared
+
+
+def _add_contribution_files(found: RunInventory) -> None:
+    """Contributions: every *.jsonl at the top of analysis/contribution/."""
+    run_dir = found.run_dir
+    contribution_dir = run_dir / CONTRIBUTION_DIR
+    declared = _declared_contribution_rows(run_dir)
+    present = (
         sorted(p for p in contribution_dir.iterdir() if p.is_file() and p.suffix == ".jsonl")
         if contribution_dir.is_dir()
         else []
     )
-    for path in found:
+    for path in present:
         rows = declared.get(path.name)
-        inv.files.append(
+        found.files.append(
             _file("contribution", path, run_dir, expected_rows=rows if rows and rows >= 0 else None)
         )
-    missing = sorted(set(declared) - {p.name for p in found})
+    missing = sorted(set(declared) - {p.name for p in present})
     if missing:
-        inv.warnings.append(
+        found.warnings.append(
             f"{CONTRIBUTION_DIR}/: {len(missing)} contribution file(s) listed in index.json are missing "
             f"(e.g. {missing[0]}); contributions of those not loaded"
         )
 
-    # Classifications: the JSONL, else the CSV summary mapped to the same shape.
+
+def _add_classification_file(found: RunInventory) -> None:
+    """Classifications: the JSONL, else the CSV summary mapped to the same shape."""
+    run_dir = found.run_dir
     class_index = read_json_document(run_dir / DOCUMENTS["classification_index"])
     total = class_index.get("total_entities") if isinstance(class_index, dict) else None
     total = total if isinstance(total, int) and not isinstance(total, bool) else None
     jsonl_path = run_dir / CLASSIFICATION_JSONL
     csv_path = run_dir / CLASSIFICATION_CSV
     if jsonl_path.is_file():
-        inv.files.append(_file("classification_jsonl", jsonl_path, run_dir, expected_rows=total))
+        found.files.append(_file("classification_jsonl", jsonl_path, run_dir, expected_rows=total))
     elif csv_path.is_file():
-        inv.files.append(_file("classification_csv", csv_path, run_dir, expected_rows=total))
-        inv.warnings.append(
+        found.files.append(_file("classification_csv", csv_path, run_dir, expected_rows=total))
+        found.warnings.append(
             f"{CLASSIFICATION_JSONL}: missing; classifications loaded from classification_summary.csv "
             "(no reasoning, severity calculation or tiers)"
         )
     else:
-        inv.warnings.append(
+        found.warnings.append(
             f"{CLASSIFICATION_JSONL} and classification_summary.csv: missing (no classifications)"
         )
-    return inv

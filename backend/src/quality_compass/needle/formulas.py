@@ -1,7 +1,7 @@
 """Numerical rules of Project Needle runs, shared by the generator and the validator.
 
-Every function here implements one formula of ``needle_run_format.md`` (sections 3.2, 5.3,
-7 and 9) and works on numpy arrays so that both sides compute a node in a few vector
+Every function here implements one formula of ``needle_run_format.md`` (§3.2, §5.3, §7
+and §9) and works on numpy arrays so that both sides compute a node in a few vector
 operations. NaN stands for a missing value (JSON ``null``) throughout.
 """
 
@@ -13,38 +13,26 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from quality_compass.needle.vocabulary import NO_SCORE, TIER_LABELS
+
 FloatArray = npt.NDArray[np.float64]
 
 # -- constants from the spec ----------------------------------------------------------
 
-#: ``global_mad`` is the raw median absolute deviation times this factor (spec 5.2, 5.3).
+#: ``global_mad`` is the raw median absolute deviation times this factor (§5.2, §5.3).
 MAD_SCALE = 1.4826
-
-#: Tier names, ordered (spec 3.2). ``no_score`` is the label of a suppressed statistic.
-TIER_LABELS: tuple[str, ...] = (
-    "extremely_low",
-    "very_low",
-    "moderately_low",
-    "slightly_low",
-    "normal",
-    "slightly_high",
-    "moderately_high",
-    "very_high",
-    "extremely_high",
-)
-NO_SCORE = "no_score"
 
 #: Upper-inclusive tier bounds: the label is the first tier whose bound satisfies v <= bound.
 Z_BOUNDS: tuple[float, ...] = (-3.0, -2.0, -1.0, -0.5, 0.5, 1.0, 2.0, 3.0)
 PERCENTILE_BOUNDS: tuple[float, ...] = (5.0, 10.0, 20.0, 40.0, 60.0, 80.0, 90.0, 95.0)
 
-#: Floors and peer minimums observed in every real run (spec 5.2).
+#: Floors and peer minimums observed in every real run (§5.2).
 AGGREGATE_STD_FLOOR = 0.01
 TRENDING_STD_FLOOR = 0.05
 MAD_FLOOR = 0.01
 AGGREGATE_MIN_PEER_COUNT = 15
 TRENDING_MIN_PEER_COUNT = 10
-#: Slope statistics need at least this many observed periods (spec 5.4).
+#: Slope statistics need at least this many observed periods (§5.4).
 MIN_SLOPE_PERIODS = 6
 
 

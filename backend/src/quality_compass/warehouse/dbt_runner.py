@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from quality_compass.config import DbSettings, dbt_project_dir
-from quality_compass.db import dbt_subprocess_env
 from quality_compass.errors import QcError
+from quality_compass.paths import dbt_project_dir
+from quality_compass.warehouse.connection import dbt_subprocess_env
+from quality_compass.warehouse.settings import DbSettings
 
 
 @dataclass

@@ -32,8 +32,9 @@ from pathlib import Path
 
 import psutil
 
-from quality_compass.config import DEFAULT_DATABASE, DbSettings, qc_home
 from quality_compass.errors import EmbeddedServerError
+from quality_compass.paths import qc_home
+from quality_compass.warehouse.settings import DEFAULT_DATABASE, DbSettings
 
 SERVER_USER_AS_ROOT = "pgserver"
 PORT = 5432
