@@ -135,7 +135,8 @@ class Warehouse:
 def _synthetic_run(out_dir: Path) -> Path | None:
     """Generate the warehouse's synthetic run, or None when the generator is unavailable."""
     try:
-        from quality_compass.generate import GenerateOptions, generate_run
+        from quality_compass.synth.generate.options import GenerateOptions
+        from quality_compass.synth.generate.run import generate_run
     except ImportError:  # pragma: no cover - the generator predates these tests
         return None
     options = GenerateOptions(out_dir=out_dir, **WAREHOUSE_SYNTHETIC)  # type: ignore[arg-type]

@@ -21,14 +21,14 @@ import numpy as np
 import orjson
 import pytest
 
-from quality_compass.generate import (
+from quality_compass.synth.generate.json_text import dumps_compact
+from quality_compass.synth.generate.options import (
     GenerateError,
     GenerateOptions,
     GenerateResult,
-    dumps_compact,
-    generate_run,
     parse_size,
 )
+from quality_compass.synth.generate.run import generate_run
 from quality_compass.validate import validate_run
 
 BACKEND = Path(__file__).resolve().parents[1]
@@ -416,7 +416,9 @@ def test_same_seed_same_bytes_for_any_worker_count(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = generate_run(small(tmp_path / "a", facilities=25, workers=2))
-    monkeypatch.setattr("quality_compass.generate._BLOCK", 7)  # serialisation block size
+    monkeypatch.setattr(
+        "quality_compass.synth.generate.node_files.ENTITY_BLOCK", 7
+    )  # serialisation block size
     second = generate_run(small(tmp_path / "b", facilities=25, workers=1))
     assert _tree(first.run_dir) == _tree(second.run_dir)
     other = generate_run(small(tmp_path / "c", facilities=25, seed=8))

@@ -328,7 +328,8 @@ def test_csv_fallback_yields_the_same_records_as_the_jsonl(
     same values for every field the CSV carries."""
     import shutil
 
-    from quality_compass.generate import GenerateOptions, generate_run
+    from quality_compass.synth.generate.options import GenerateOptions
+    from quality_compass.synth.generate.run import generate_run
 
     run = generate_run(
         GenerateOptions(

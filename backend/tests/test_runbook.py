@@ -101,7 +101,8 @@ def _count_signals(settings: DbSettings) -> int:
 def runbook(
     database_factory: Callable[[str], DbSettings], tmp_path_factory: pytest.TempPathFactory
 ) -> Runbook:
-    from quality_compass.generate import GenerateOptions, generate_run
+    from quality_compass.synth.generate.options import GenerateOptions
+    from quality_compass.synth.generate.run import generate_run
 
     settings = database_factory("qc_test_runbook")
     run_dir = generate_run(

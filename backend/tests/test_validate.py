@@ -14,7 +14,9 @@ from typing import Any
 import orjson
 import pytest
 
-from quality_compass.generate import GenerateOptions, GenerateResult, dumps_compact, generate_run
+from quality_compass.synth.generate.json_text import dumps_compact
+from quality_compass.synth.generate.options import GenerateOptions, GenerateResult
+from quality_compass.synth.generate.run import generate_run
 from quality_compass.validate import Issue, Report, ValidateError, validate_run
 
 BACKEND = Path(__file__).resolve().parents[1]

@@ -180,7 +180,8 @@ def bench_run_dir(size: str, regenerate: bool = False) -> tuple[Path, float | No
     target = SIZES[size]
     if target is None:
         return sample_runs_dir() / "insight_graph" / "test_minimal" / "20260115110810", None
-    from quality_compass.generate import GenerateOptions, generate_run
+    from quality_compass.synth.generate.options import GenerateOptions
+    from quality_compass.synth.generate.run import generate_run
 
     root = qc_home() / "bench" / "runs" / f"{size}-{BENCH_SEED}"
     marker = root / ".complete"

@@ -65,7 +65,8 @@ def sample_run_dirs() -> list[Path]:
 
 def demo_synthetic_run() -> Path:
     """Generate (once; cached under .qc/) the demo's complete synthetic run."""
-    from quality_compass.generate import GenerateOptions, generate_run
+    from quality_compass.synth.generate.options import GenerateOptions
+    from quality_compass.synth.generate.run import generate_run
 
     out = qc_home() / "demo_runs"
     run_dir = out / DEMO_GRAPH / DEMO_RUN_ID

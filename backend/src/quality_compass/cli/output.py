@@ -32,7 +32,7 @@ from quality_compass.pipeline import (
 from quality_compass.warehouse.settings import DbSettings
 
 if TYPE_CHECKING:
-    from quality_compass.generate import GenerateResult
+    from quality_compass.synth.generate.options import GenerateResult
 
 # Below this size a load takes about a second: no progress bar.
 PROGRESS_MIN_BYTES = 32 << 20

@@ -90,7 +90,8 @@ def generate(
 ) -> None:
     """Write a synthetic Project Needle run in the exact real format."""
     from quality_compass.cli.output import print_generate_result
-    from quality_compass.generate import GenerateOptions, Knobs, generate_run, parse_size
+    from quality_compass.synth.generate.options import GenerateOptions, Knobs, parse_size
+    from quality_compass.synth.generate.run import generate_run
 
     options = GenerateOptions(
         out_dir=out_dir,

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import csv
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
 from quality_compass.errors import QcError
 from quality_compass.load.copy_writer import copy_field, escape_copy_text
+from quality_compass.load.file_reader import FileReader
 from quality_compass.load.records import (
     LineError,
     check_classification,
@@ -31,22 +31,16 @@ from quality_compass.load.records import (
     parse_json,
 )
 from quality_compass.load.report import (
-    KEPT_REJECTS,
-    REJECT_TEXT_LIMIT,
     FileStats,
     LoadReport,
     ProgressCallback,
-    Reject,
 )
-from quality_compass.needle.conventions import BOM, is_aggregate_node
+from quality_compass.needle.conventions import is_aggregate_node
 from quality_compass.needle.documents import taxonomy_dimensions
 from quality_compass.needle.layout import split_contribution_name
 from quality_compass.needle.run_folder import RunFile, RunInventory
 from quality_compass.needle.vocabulary import CSV_REQUIRED
 from quality_compass.warehouse.raw_schema import RAW_TABLES, RawTable
-
-#: Progress is reported after at least this many bytes.
-_PROGRESS_STEP = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -69,8 +63,7 @@ class RunScanner:
         progress: ProgressCallback | None = None,
     ) -> None:
         self.run_inventory = run_inventory
-        self.report = report
-        self.progress = progress or (lambda n: None)
+        self.reader = FileReader(report, progress)
         self._headers: list[bytes] = []
 
     def tables(self) -> Iterator[tuple[RawTable, Iterator[bytes]]]:
@@ -85,96 +78,6 @@ class RunScanner:
         for table in RAW_TABLES:
             yield table, producers[table.name]()
 
-    # -- bookkeeping -----------------------------------------------------------
-
-    def reject(
-        self, stats: FileStats, line: int | None, reason: str, text: bytes | str | None = None
-    ) -> None:
-        stats.rejects += 1
-        self.report.reject_count += 1
-        if len(self.report.rejects) < KEPT_REJECTS:
-            if isinstance(text, bytes):
-                text = text.decode("utf-8", errors="replace")
-            if text is not None and len(text) > REJECT_TEXT_LIMIT:
-                text = text[:REJECT_TEXT_LIMIT] + "…"
-            self.report.rejects.append(Reject(stats.rel, line, reason, text))
-
-    def _checked(
-        self, stats: FileStats, number: int, line: bytes, check: Callable[[Any], str | None]
-    ) -> bytes | None:
-        """Parse and check one line: its COPY text, or None after recording the reject."""
-        try:
-            obj, payload = parse_json(line)
-        except LineError as exc:
-            self.reject(stats, number, str(exc), line)
-            return None
-        reason = check(obj)
-        if reason:
-            self.reject(stats, number, reason, line)
-            return None
-        return escape_copy_text(payload or line)
-
-    def _stats(self, run_file: RunFile, table: str) -> FileStats:
-        stats = FileStats(rel=run_file.rel, kind=run_file.kind, table=table, bytes=run_file.size)
-        self.report.files.append(stats)
-        return stats
-
-    def _lines(self, run_file: RunFile, stats: FileStats) -> Iterator[tuple[int, bytes]]:
-        """Non-blank lines with their 1-based physical numbers; BOM and CR tolerated."""
-        pending = 0
-        try:
-            handle = open(run_file.path, "rb")  # noqa: SIM115 - closed below, read errors reported
-        except OSError as exc:
-            raise QcError(f"cannot read {run_file.rel}: {exc.strerror}") from None
-        with handle:
-            number = 0
-            try:
-                for number, raw in enumerate(handle, 1):
-                    pending += len(raw)
-                    if pending >= _PROGRESS_STEP:
-                        self.progress(pending)
-                        pending = 0
-                    line = raw[3:] if number == 1 and raw.startswith(BOM) else raw
-                    line = line.rstrip(b"\r\n")
-                    if not line or line.isspace():
-                        continue
-                    stats.lines += 1
-                    yield number, line
-            except OSError as exc:
-                raise QcError(
-                    f"cannot read {run_file.rel} (after line {number}): {exc.strerror}"
-                ) from None
-        self.progress(pending)
-
-    def _read_whole(self, run_file: RunFile, stats: FileStats) -> bytes:
-        """A small file (or a legacy node file) at once, BOM removed."""
-        try:
-            data = run_file.path.read_bytes().removeprefix(BOM)
-        except OSError as exc:
-            raise QcError(f"cannot read {run_file.rel}: {exc.strerror}") from None
-        self.progress(len(data))
-        stats.lines = data.count(b"\n") + 1
-        return data
-
-    def _check_declared(
-        self,
-        stats: FileStats,
-        line: int | None,
-        declarer: str,
-        key: str,
-        declared: int | None,
-        found: int,
-        unit: str,
-        hint: str = "truncated file?",
-    ) -> None:
-        """A count declared by a header or an index must equal what the file holds."""
-        if declared is not None and declared != found:
-            self.reject(
-                stats,
-                line,
-                f"{declarer} declares {key}={declared} but the file has {found} {unit} ({hint})",
-            )
-
     # -- node result files -------------------------------------------------------
 
     def entity_rows(self) -> Iterator[bytes]:
@@ -188,29 +91,31 @@ class RunScanner:
         yield from self._headers
 
     def _node_file(self, run_file: RunFile) -> Iterator[bytes]:
-        stats = self._stats(run_file, "raw_entity_results")
+        stats = self.reader.stats(run_file, "raw_entity_results")
         rel = copy_field(run_file.rel)
         stem = run_file.path.name.removesuffix(".jsonl")
         header: _NodeHeader | None = None
         header_rejected = False
         seen: set[int] = set()
         last = 0
-        for number, line in self._lines(run_file, stats):
+        for number, line in self.reader.lines(run_file, stats):
             last = number
             if header is None and not header_rejected:
                 header = self._node_header(stats, rel, stem, number, line)
                 header_rejected = header is None
             elif header is None:
-                self.reject(stats, number, "not loaded: the node header (line 1) was rejected")
+                self.reader.reject(
+                    stats, number, "not loaded: the node header (line 1) was rejected"
+                )
             else:
                 row = self._entity_row(stats, rel, header, seen, number, line)
                 if row is not None:
                     yield row
         if header is None and not header_rejected:
-            self.reject(stats, 1, "empty file: no node_metadata header line")
+            self.reader.reject(stats, 1, "empty file: no node_metadata header line")
         elif header is not None:
             # every non-blank line after the header is an entity line
-            self._check_declared(
+            self.reader.check_declared(
                 stats,
                 last,
                 "the header",
@@ -228,11 +133,11 @@ class RunScanner:
         try:
             obj, payload = parse_json(line)
         except LineError as exc:
-            self.reject(stats, number, f"node header: {exc}", line)
+            self.reader.reject(stats, number, f"node header: {exc}", line)
             return None
         reason = check_node_header(obj, stem)
         if reason:
-            self.reject(stats, number, reason, line)
+            self.reader.reject(stats, number, reason, line)
             return None
         header = _NodeHeader(
             node_id_field=copy_field(obj["canonical_node_id"]),
@@ -258,7 +163,7 @@ class RunScanner:
         try:
             obj, payload = parse_json(line)
         except LineError as exc:
-            self.reject(stats, number, str(exc), line)
+            self.reader.reject(stats, number, str(exc), line)
             return None
         reason = check_entity(obj, header.metric_id, header.aggregate)
         if reason is None:
@@ -270,7 +175,7 @@ class RunScanner:
             else:
                 seen.add(key)
         if reason:
-            self.reject(stats, number, reason, line)
+            self.reader.reject(stats, number, reason, line)
             return None
         stats.rows += 1
         return b"%s\t%d\t%s\t%s\n" % (
@@ -282,17 +187,17 @@ class RunScanner:
 
     def _legacy_node_file(self, run_file: RunFile) -> Iterator[bytes]:
         """``results/nodes/<id>.json``: header fields plus an ``entity_results`` array."""
-        stats = self._stats(run_file, "raw_entity_results")
+        stats = self.reader.stats(run_file, "raw_entity_results")
         rel = copy_field(run_file.rel)
         stem = run_file.path.name.removesuffix(".json")
-        data = self._read_whole(run_file, stats)
+        data = self.reader.read_whole(run_file, stats)
         try:
             obj, _ = parse_json(data)
         except LineError as exc:
-            self.reject(stats, error_line(str(exc)), str(exc))
+            self.reader.reject(stats, error_line(str(exc)), str(exc))
             return
         if not isinstance(obj, dict) or not isinstance(obj.get("entity_results"), list):
-            self.reject(
+            self.reader.reject(
                 stats, 1, "legacy node file must be an object with an 'entity_results' array"
             )
             return
@@ -301,7 +206,7 @@ class RunScanner:
         obj.setdefault("entity_results_count", len(entities))
         reason = check_node_header(obj, stem)
         if reason:
-            self.reject(stats, 1, reason)
+            self.reader.reject(stats, 1, reason)
             return
         node_id_field = copy_field(obj["canonical_node_id"])
         self._headers.append(
@@ -316,7 +221,7 @@ class RunScanner:
                 reason = "duplicate entity key" if key in seen else None
                 seen.add(key)
             if reason:
-                self.reject(stats, None, f"entity_results[{index - 1}]: {reason}")
+                self.reader.reject(stats, None, f"entity_results[{index - 1}]: {reason}")
                 continue
             stats.rows += 1
             yield b"%s\t%d\t%s\t%s\n" % (
@@ -330,20 +235,20 @@ class RunScanner:
 
     def contribution_rows(self) -> Iterator[bytes]:
         for run_file in self.run_inventory.of_kind("contribution"):
-            stats = self._stats(run_file, "raw_contributions")
+            stats = self.reader.stats(run_file, "raw_contributions")
             rel = copy_field(run_file.rel)
             child_node_id, metric = split_contribution_name(run_file.path.name)
             check = functools.partial(
                 check_contribution, child_node_id=child_node_id, metric=metric
             )
             last = 0
-            for number, line in self._lines(run_file, stats):
+            for number, line in self.reader.lines(run_file, stats):
                 last = number
-                text = self._checked(stats, number, line, check)
+                text = self.reader.checked(stats, number, line, check)
                 if text is not None:
                     stats.rows += 1
                     yield b"%s\t%d\t%s\n" % (rel, number, text)
-            self._check_declared(
+            self.reader.check_declared(
                 stats,
                 last or None,
                 "contribution index.json",
@@ -362,7 +267,7 @@ class RunScanner:
             yield from self._classification_csv(run_file)
 
     def _check_total(self, run_file: RunFile, stats: FileStats, last: int | None) -> None:
-        self._check_declared(
+        self.reader.check_declared(
             stats,
             last,
             "classification index.json",
@@ -373,19 +278,19 @@ class RunScanner:
         )
 
     def _classification_jsonl(self, run_file: RunFile) -> Iterator[bytes]:
-        stats = self._stats(run_file, "raw_classifications")
+        stats = self.reader.stats(run_file, "raw_classifications")
         rel = copy_field(run_file.rel)
         last = 0
-        for number, line in self._lines(run_file, stats):
+        for number, line in self.reader.lines(run_file, stats):
             last = number
-            text = self._checked(stats, number, line, check_classification)
+            text = self.reader.checked(stats, number, line, check_classification)
             if text is not None:
                 stats.rows += 1
                 yield b"%s\t%d\tjsonl\t%s\n" % (rel, number, text)
         self._check_total(run_file, stats, last or None)
 
     def _classification_csv(self, run_file: RunFile) -> Iterator[bytes]:
-        stats = self._stats(run_file, "raw_classifications")
+        stats = self.reader.stats(run_file, "raw_classifications")
         rel = copy_field(run_file.rel)
         try:
             handle = open(run_file.path, encoding="utf-8-sig", newline="")  # noqa: SIM115
@@ -408,7 +313,7 @@ class RunScanner:
                     break
                 except (csv.Error, UnicodeDecodeError) as exc:
                     stats.lines += 1
-                    self.reject(stats, start, f"malformed CSV: {exc}")
+                    self.reader.reject(stats, start, f"malformed CSV: {exc}")
                     previous_end = reader.line_num
                     continue
                 previous_end = reader.line_num
@@ -422,14 +327,16 @@ class RunScanner:
         try:
             header = next(reader)
         except StopIteration:
-            self.reject(stats, 1, "empty file: no CSV header")
+            self.reader.reject(stats, 1, "empty file: no CSV header")
             return None
         except (csv.Error, UnicodeDecodeError) as exc:
-            self.reject(stats, 1, f"unreadable CSV header: {exc}")
+            self.reader.reject(stats, 1, f"unreadable CSV header: {exc}")
             return None
         missing = [c for c in CSV_REQUIRED if c not in header]
         if missing:
-            self.reject(stats, 1, f"CSV header lacks required column(s): {', '.join(missing)}")
+            self.reader.reject(
+                stats, 1, f"CSV header lacks required column(s): {', '.join(missing)}"
+            )
             return None
         return header
 
@@ -443,12 +350,12 @@ class RunScanner:
         values: list[str],
     ) -> bytes | None:
         """One CSV record as a classification row in the JSONL shape (None: blank or rejected)."""
-        self.progress(sum(len(v) for v in values) + len(values))
+        self.reader.progress(sum(len(v) for v in values) + len(values))
         if not values or all(not v.strip() for v in values):
             return None
         stats.lines += 1
         if len(values) != len(header):
-            self.reject(
+            self.reader.reject(
                 stats,
                 start,
                 f"expected {len(header)} CSV fields, got {len(values)}",
@@ -458,7 +365,7 @@ class RunScanner:
         try:
             record = classification_from_csv(dict(zip(header, values, strict=True)), dimensions)
         except LineError as exc:
-            self.reject(stats, start, str(exc), ",".join(values))
+            self.reader.reject(stats, start, str(exc), ",".join(values))
             return None
         stats.rows += 1
         return b"%s\t%d\tcsv\t%s\n" % (rel, start, escape_copy_text(orjson.dumps(record)))
@@ -467,18 +374,18 @@ class RunScanner:
 
     def document_rows(self) -> Iterator[bytes]:
         for run_file in self.run_inventory.of_kind("document"):
-            stats = self._stats(run_file, "raw_run_documents")
-            data = self._read_whole(run_file, stats)
+            stats = self.reader.stats(run_file, "raw_run_documents")
+            data = self.reader.read_whole(run_file, stats)
             if not data.strip():
-                self.reject(stats, 1, "empty file")
+                self.reader.reject(stats, 1, "empty file")
                 continue
             try:
                 obj, _ = parse_json(data)
             except LineError as exc:
-                self.reject(stats, error_line(str(exc)) or 1, str(exc))
+                self.reader.reject(stats, error_line(str(exc)) or 1, str(exc))
                 continue
             if not isinstance(obj, dict):
-                self.reject(stats, 1, "expected a JSON object")
+                self.reader.reject(stats, 1, "expected a JSON object")
                 continue
             stats.rows += 1
             doc_type = (run_file.document_type or "").encode()

@@ -1,0 +1,3 @@
+"""Tooling for synthetic data: ``generate`` writes runs in the exact format, ``validate``
+checks any run folder against the format's invariants (``needle_run_format.md`` §9).
+"""
