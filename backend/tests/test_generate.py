@@ -29,7 +29,7 @@ from quality_compass.synth.generate.options import (
     parse_size,
 )
 from quality_compass.synth.generate.run import generate_run
-from quality_compass.validate import validate_run
+from quality_compass.synth.validate.run import validate_run
 
 BACKEND = Path(__file__).resolve().parents[1]
 REAL_RUN = BACKEND / "sample_runs" / "insight_graph" / "test_minimal" / "20260115110810"

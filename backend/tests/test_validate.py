@@ -17,7 +17,8 @@ import pytest
 from quality_compass.synth.generate.json_text import dumps_compact
 from quality_compass.synth.generate.options import GenerateOptions, GenerateResult
 from quality_compass.synth.generate.run import generate_run
-from quality_compass.validate import Issue, Report, ValidateError, validate_run
+from quality_compass.synth.validate.report import Issue, Report, ValidateError
+from quality_compass.synth.validate.run import validate_run
 
 BACKEND = Path(__file__).resolve().parents[1]
 CONTAINER_RUN = BACKEND / "sample_runs" / "insight_graph" / "test_minimal" / "20260115110810"

@@ -133,7 +133,7 @@ def validate(
 
     Exits 0 when there are no errors (warnings allowed), 1 when there are errors.
     """
-    from quality_compass.validate import validate_run
+    from quality_compass.synth.validate.run import validate_run
 
     report = validate_run(run_dir)
     if as_json:

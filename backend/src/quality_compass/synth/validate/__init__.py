@@ -1,0 +1,8 @@
+"""``qc validate``: check a run folder against the invariants of ``needle_run_format.md`` §9.
+
+``run.validate_run`` is the entry point; ``report`` holds the issues. The checks, in the
+order they run: ``structure`` (§9.1), ``node_checker`` with ``anomaly_checks``,
+``temporal_lines``, ``aggregate_facets`` and ``temporal_facets`` (§9.1-9.4),
+``contributions`` (§9.5), ``classifications`` with ``classification_rules`` (§9.6).
+``state`` is what they share; ``check_numbers`` how they compare numbers.
+"""
