@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 import pytest
 
+from quality_compass.needle import vocabulary
 from quality_compass.synth.generate.json_text import dumps_compact
 from quality_compass.synth.generate.options import (
     GenerateError,
@@ -38,17 +39,7 @@ FACILITY_MONTH = "losIndex__medicareId__dischargeMonth"
 SL_AGG = "losIndex__medicareId_vizientServiceLine__aggregate_time_period"
 SL_MONTH = "losIndex__medicareId_vizientServiceLine__dischargeMonth"
 DS_AGG = "losIndex__medicareId_dischargeStatus__aggregate_time_period"
-SIGNAL_TYPES = {
-    "suspect_data",
-    "sustained_excellence",
-    "improving_leader",
-    "baseline",
-    "emerging_risk",
-    "volatility_alert",
-    "recovering",
-    "chronic_underperformer",
-    "critical_trajectory",
-}
+SIGNAL_TYPES = set(vocabulary.SIGNAL_TYPES)
 
 
 def small(out: Path, **overrides: Any) -> GenerateOptions:

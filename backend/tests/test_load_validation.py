@@ -13,11 +13,12 @@ from quality_compass.errors import QcError
 from quality_compass.load.loader import load_run
 from quality_compass.load.records import classification_from_csv, parse_json
 from quality_compass.load.report import LoadOptions, LoadReport
+from quality_compass.needle.layout import CLASSIFICATION_CSV
 from quality_compass.needle.run_folder import resolve_run_dir
 
 AGG = "results/nodes/losIndex__medicareId__aggregate_time_period.jsonl"
 TEMPORAL = "results/nodes/losIndex__medicareId__dischargeMonth.jsonl"
-CSV = "analysis/classification/classification_summary.csv"
+CSV = CLASSIFICATION_CSV
 
 
 def _dry(run: Path) -> LoadReport:

@@ -115,39 +115,49 @@ def _known_prefix(name: str, known: set[str]) -> str | None:
     return None
 
 
+class _Tarjan:
+    """Tarjan's strongly connected components over the import graph."""
+
+    def __init__(self, graph: dict[str, set[str]]) -> None:
+        self.graph = graph
+        self.index: dict[str, int] = {}
+        self.low: dict[str, int] = {}
+        self.stack: list[str] = []
+        self.on_stack: set[str] = set()
+        self.components: list[list[str]] = []
+
+    def visit(self, node: str) -> None:
+        self.index[node] = self.low[node] = len(self.index)
+        self.stack.append(node)
+        self.on_stack.add(node)
+        for target in sorted(self.graph.get(node, ())):
+            if target not in self.index:
+                self.visit(target)
+                self.low[node] = min(self.low[node], self.low[target])
+            elif target in self.on_stack:
+                self.low[node] = min(self.low[node], self.index[target])
+        if self.low[node] == self.index[node]:
+            self._pop_component(node)
+
+    def _pop_component(self, root: str) -> None:
+        component: list[str] = []
+        while True:
+            member = self.stack.pop()
+            self.on_stack.discard(member)
+            component.append(member)
+            if member == root:
+                break
+        if len(component) > 1 or root in self.graph.get(root, ()):
+            self.components.append(sorted(component))
+
+
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """Strongly connected components with more than one module, or a module importing itself."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    components: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for target in sorted(graph.get(node, ())):
-            if target not in index:
-                visit(target)
-                low[node] = min(low[node], low[target])
-            elif target in on_stack:
-                low[node] = min(low[node], index[target])
-        if low[node] == index[node]:
-            component: list[str] = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == node:
-                    break
-            if len(component) > 1 or node in graph.get(node, ()):
-                components.append(sorted(component))
-
+    tarjan = _Tarjan(graph)
     for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return components
+        if node not in tarjan.index:
+            tarjan.visit(node)
+    return tarjan.components
 
 
 def cycle_path(graph: dict[str, set[str]], component: list[str]) -> list[str]:

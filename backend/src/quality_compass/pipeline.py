@@ -153,14 +153,14 @@ def mart_row_counts(settings: DbSettings) -> dict[str, int]:
             if not exists or not exists[0]:
                 counts[mart] = -1
                 continue
-            row = conn.execute(f"select count(*) from {MARTS_SCHEMA}.{mart}").fetchone()  # type: ignore[arg-type]
+            row = conn.execute(f"select count(*) from {MARTS_SCHEMA}.{mart}").fetchone()
             counts[mart] = int(row[0]) if row else 0
     return counts
 
 
 def _query(settings: DbSettings, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     with connect(settings) as conn:
-        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(query, params).fetchall()
 
 
 def signals_by_type(settings: DbSettings) -> list[tuple[Any, ...]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,7 +17,8 @@ from rich.console import Console
 from quality_compass import __version__
 from quality_compass.errors import QcError
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Outside a terminal (CI logs, pipes) rich would wrap tables at 80 columns; use 160.
 err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
@@ -33,11 +34,11 @@ app = typer.Typer(
 )
 
 
-def handle_errors(func: F) -> F:
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn user-facing errors into one line on stderr and a non-zero exit."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except QcError as exc:
@@ -49,7 +50,7 @@ def handle_errors(func: F) -> F:
             )
             raise typer.Exit(130) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def _version_callback(value: bool) -> None:

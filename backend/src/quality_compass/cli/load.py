@@ -12,48 +12,51 @@ from quality_compass.cli._app import err_console, handle_errors, out_console
 runs_app = typer.Typer(help="Runs loaded in the raw tables.", no_args_is_help=True)
 
 
+RunDir = Annotated[
+    Path | None,
+    typer.Argument(
+        help="The run folder (<runs_root>/<graph>/<run_id>); with --latest, a graph folder."
+    ),
+]
+RunsRoot = Annotated[
+    Path | None,
+    typer.Option("--runs-root", envvar="RUNS_ROOT", help="Root holding <graph>/<run_id> folders."),
+]
+InsightGraphRun = Annotated[
+    str | None,
+    typer.Option(
+        "--insight-graph-run", envvar="INSIGHT_GRAPH_RUN", help="GRAPH/RUN_ID under --runs-root."
+    ),
+]
+Latest = Annotated[bool, typer.Option("--latest", help="Pick the newest run folder of the graph.")]
+DryRun = Annotated[
+    bool, typer.Option("--dry-run", help="List and validate what would load; write nothing.")
+]
+MaxRejects = Annotated[
+    int,
+    typer.Option(
+        "--max-rejects",
+        min=0,
+        help="Load despite up to N invalid lines (kept in raw_load_rejects). Default 0: strict.",
+    ),
+]
+KeepRuns = Annotated[
+    int | None,
+    typer.Option(
+        "--keep-runs", min=1, help="After a successful load, drop all but the newest N runs."
+    ),
+]
+
+
 @handle_errors
 def load(
-    run_dir: Annotated[
-        Path | None,
-        typer.Argument(
-            help="The run folder (<runs_root>/<graph>/<run_id>); with --latest, a graph folder."
-        ),
-    ] = None,
-    runs_root: Annotated[
-        Path | None,
-        typer.Option(
-            "--runs-root", envvar="RUNS_ROOT", help="Root holding <graph>/<run_id> folders."
-        ),
-    ] = None,
-    insight_graph_run: Annotated[
-        str | None,
-        typer.Option(
-            "--insight-graph-run",
-            envvar="INSIGHT_GRAPH_RUN",
-            help="GRAPH/RUN_ID under --runs-root.",
-        ),
-    ] = None,
-    latest: Annotated[
-        bool, typer.Option("--latest", help="Pick the newest run folder of the graph.")
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="List and validate what would load; write nothing.")
-    ] = False,
-    max_rejects: Annotated[
-        int,
-        typer.Option(
-            "--max-rejects",
-            min=0,
-            help="Load despite up to N invalid lines (kept in raw_load_rejects). Default 0: strict.",
-        ),
-    ] = 0,
-    keep_runs: Annotated[
-        int | None,
-        typer.Option(
-            "--keep-runs", min=1, help="After a successful load, drop all but the newest N runs."
-        ),
-    ] = None,
+    run_dir: RunDir = None,
+    runs_root: RunsRoot = None,
+    insight_graph_run: InsightGraphRun = None,
+    latest: Latest = False,
+    dry_run: DryRun = False,
+    max_rejects: MaxRejects = 0,
+    keep_runs: KeepRuns = None,
 ) -> None:
     """Validate a Project Needle run folder and load it into the raw tables (one transaction)."""
     from quality_compass.cli.output import print_load_report, progress_factory

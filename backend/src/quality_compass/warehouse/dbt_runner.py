@@ -77,9 +77,30 @@ def run_dbt(
     if "--project-dir" not in args:
         command += ["--project-dir", str(project)]
     started = time.perf_counter()
+    returncode, output = _run(command, project, env, stream)
+    seconds = time.perf_counter() - started
+    run_results = _fresh_run_results(
+        (target_path or project / "target") / "run_results.json", seconds
+    )
+    result = DbtResult(
+        args=args,
+        returncode=returncode,
+        seconds=seconds,
+        output=output,
+        run_results=run_results,
+    )
+    if check and not result.ok:
+        raise QcError(
+            f"`dbt {' '.join(args)}` failed (exit {returncode}); see the dbt output above"
+        )
+    return result
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str], stream: bool) -> tuple[int, str]:
+    """Run dbt; its output (stdout and stderr) is captured and, with ``stream``, echoed."""
     proc = subprocess.Popen(
         command,
-        cwd=project,
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -93,24 +114,15 @@ def run_dbt(
         if stream:
             sys.stdout.write(line)
             sys.stdout.flush()
-    returncode = proc.wait()
-    seconds = time.perf_counter() - started
-    results_path = (target_path or project / "target") / "run_results.json"
-    run_results = None
-    if results_path.is_file() and results_path.stat().st_mtime >= time.time() - seconds - 1:
-        try:
-            run_results = json.loads(results_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            run_results = None
-    result = DbtResult(
-        args=args,
-        returncode=returncode,
-        seconds=seconds,
-        output="".join(lines),
-        run_results=run_results,
-    )
-    if check and not result.ok:
-        raise QcError(
-            f"`dbt {' '.join(args)}` failed (exit {returncode}); see the dbt output above"
-        )
-    return result
+    return proc.wait(), "".join(lines)
+
+
+def _fresh_run_results(path: Path, seconds: float) -> dict[str, Any] | None:
+    """``run_results.json`` when this invocation wrote it (not a stale one), else None."""
+    if not path.is_file() or path.stat().st_mtime < time.time() - seconds - 1:
+        return None
+    try:
+        results: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return results

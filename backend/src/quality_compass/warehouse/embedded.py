@@ -29,10 +29,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from quality_compass.errors import EmbeddedServerError
+
+if TYPE_CHECKING:
+    import psycopg
 from quality_compass.paths import qc_home
 from quality_compass.warehouse.settings import DEFAULT_DATABASE, DbSettings
 
@@ -360,7 +364,7 @@ class EmbeddedPostgres:
             return ""
         return f"last lines of {self.log_file}:\n" + "\n".join(tail)
 
-    def _connect(self, database: str = "postgres"):  # type: ignore[no-untyped-def]
+    def _connect(self, database: str = "postgres") -> psycopg.Connection[Any]:
         import psycopg
 
         return psycopg.connect(self.settings(database).conninfo(connect_timeout=3), autocommit=True)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from quality_compass.errors import QcError
+
 SCHEMA_VERSION = 1
 # Serialises DDL migrations across processes (pg_advisory_xact_lock key).
 MIGRATION_LOCK_KEY = 0x51C0_0001
@@ -82,6 +84,13 @@ _EXTRA_COLUMNS = {
 
 
 def _v1(conn: psycopg.Connection) -> None:
+    _create_load_audit(conn)
+    _create_run_registry(conn)
+    _create_raw_tables(conn)
+
+
+def _create_load_audit(conn: psycopg.Connection) -> None:
+    """The load id sequence and ``raw_loads``: one audit row per load, drop or prune."""
     conn.execute("create sequence if not exists public.raw_load_id_seq")
     conn.execute(
         """
@@ -110,6 +119,10 @@ def _v1(conn: psycopg.Connection) -> None:
     conn.execute(
         "create index if not exists raw_loads_run_id on public.raw_loads (run_id, started_at)"
     )
+
+
+def _create_run_registry(conn: psycopg.Connection) -> None:
+    """``raw_runs`` (one row per loaded run) and ``raw_load_rejects`` (kept bad lines)."""
     conn.execute(
         """
         create table if not exists public.raw_runs (
@@ -143,9 +156,13 @@ def _v1(conn: psycopg.Connection) -> None:
     conn.execute(
         "create index if not exists raw_load_rejects_load on public.raw_load_rejects (load_id)"
     )
+
+
+def _create_raw_tables(conn: psycopg.Connection) -> None:
+    """The run-scoped raw tables, LIST-partitioned by ``run_id``."""
     for table in RAW_TABLES:
         ddl = f"create table if not exists public.{table.name} ({_COMMON.format(extra=_EXTRA_COLUMNS[table.name])})"
-        conn.execute(ddl + " partition by list (run_id)")  # type: ignore[arg-type]
+        conn.execute(ddl + " partition by list (run_id)")
         conn.execute(
             sql.SQL("comment on table public.{} is {}").format(
                 sql.Identifier(table.name),
@@ -184,8 +201,6 @@ def ensure_schema(conn: psycopg.Connection, loader_version: str) -> int:
         )
         version = current_version(conn)
         if version > SCHEMA_VERSION:
-            from quality_compass.errors import QcError
-
             raise QcError(
                 f"the database's raw schema is version {version}, newer than this loader's "
                 f"{SCHEMA_VERSION}; upgrade Quality Compass",

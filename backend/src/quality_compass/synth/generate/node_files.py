@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from quality_compass.needle.layout import node_result_path
 from quality_compass.synth.generate.aggregate_lines import aggregate_lines
@@ -24,6 +24,9 @@ from quality_compass.synth.generate.peer_stats import AggregateStats, TrendStats
 from quality_compass.synth.generate.plan import RunPlan
 from quality_compass.synth.generate.trend_lines import TrendLines
 from quality_compass.synth.generate.universe import FloatArray
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 ENTITY_BLOCK = 4096
 #: The per-entity fields of each dataclass, cut into blocks together.
@@ -72,7 +75,7 @@ _TREND_FIELDS = (
     "slope_suppressed",
 )
 
-T = TypeVar("T")
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def _blocks(size: int) -> Iterator[slice]:
@@ -83,7 +86,7 @@ def _blocks(size: int) -> Iterator[slice]:
 def _rows_of(obj: T, names: Sequence[str], rows: slice) -> T:
     """A shallow copy of a per-entity dataclass restricted to a block of entities."""
     changes: dict[str, Any] = {name: getattr(obj, name)[rows] for name in names}
-    return replace(obj, **changes)  # type: ignore[type-var]
+    return replace(obj, **changes)
 
 
 class NodeFiles:

@@ -101,10 +101,10 @@ def _check_facet(
             )
 
 
-def _check_entity(
-    node: NodeContext, header: _FacetHeader, line: int, row: dict[str, Any], rank: float
+def _check_peer_count(
+    node: NodeContext, header: _FacetHeader, line: int, row: dict[str, Any]
 ) -> None:
-    """One entity's peer count, peer statistics, z-scores and percentile rank."""
+    """14: the entity's peer counts are the facet's; a small facet is suppressed."""
     count_h = header.entity_count
     for name in ("peer_count_s", "peer_count_r"):
         if row[name] is not None and row[name] != count_h:
@@ -116,6 +116,13 @@ def _check_entity(
             line,
             f"facet entity_count {count_h} < min_peer_count {header.min_peer_count} but not suppressed",
         )
+
+
+def _check_entity(
+    node: NodeContext, header: _FacetHeader, line: int, row: dict[str, Any], rank: float
+) -> None:
+    """One entity's peer count, peer statistics, z-scores and percentile rank."""
+    _check_peer_count(node, header, line, row)
     if row["s_sup"] or math.isnan(row["value"]):
         return
     value = row["value"]

@@ -57,12 +57,20 @@ class ClassificationChecker:
             state.warn(
                 "10", self.JSONL, None, "classification JSONL missing (as in the reference runs)"
             )
+        rows, jsonl_rows = self._rows(jsonl_present)
+        if jsonl_present and jsonl_rows != rows:
+            state.err("9.6-32", self.JSONL, None, f"{jsonl_rows} records != {rows} CSV rows")
+        self._totals(index, manifest, rows)
+
+    def _rows(self, jsonl_present: bool) -> tuple[int, int]:
+        """Check each CSV row, then the JSONL record beside it; returns both counts."""
+        state = self.state
         records: Iterator[tuple[int, Any]] = (
             state.read_jsonl(self.JSONL) if jsonl_present else iter(())
         )
         rows = 0
         jsonl_rows = 0
-        with open(csv_path, encoding="utf-8", newline="") as fh:
+        with open(state.root / self.CSV, encoding="utf-8", newline="") as fh:
             state.report.files += 1
             reader = csv.DictReader(fh)
             dims = [c for c in (reader.fieldnames or []) if c not in CSV_FIXED]
@@ -79,9 +87,7 @@ class ClassificationChecker:
             if jsonl_present:
                 for _ in records:
                     jsonl_rows += 1
-        if jsonl_present and jsonl_rows != rows:
-            state.err("9.6-32", self.JSONL, None, f"{jsonl_rows} records != {rows} CSV rows")
-        self._totals(index, manifest, rows)
+        return rows, jsonl_rows
 
     # -- CSV rows -------------------------------------------------------------------------
 

@@ -67,25 +67,35 @@ def check_temporal_entity(
     node.state.twin_store.setdefault(node.info.id, {})[key] = twin
     group.lines.append(number)
     group.values.append(series)
-    group.rows.append(
-        {
-            "zs": zs,
-            "zr": zr,
-            "ts_sup": ts.get("suppressed") is True,
-            "tr_sup": tr.get("suppressed") is True,
-            "mean_s": as_float(ts.get("mean_simple_zscore")),
-            "mean_r": as_float(tr.get("mean_robust_zscore")),
-            "pr_s": as_float(ts.get("percentile_rank")),
-            "pr_r": as_float(tr.get("percentile_rank")),
-            "peer_median": as_float(tr.get("peer_median")),
-            "peer_mad": as_float(tr.get("peer_mad")),
-            "slope": as_float(sl.get("slope")),
-            "accel": as_float(sl.get("acceleration")),
-            "twin": twin,
-            "slope_pr": as_float(sl.get("percentile_rank")),
-            "sl_sup": sl.get("suppressed") is True,
-        }
-    )
+    group.rows.append(_facet_row(ts, tr, sl, zs, zr, twin))
+
+
+def _facet_row(
+    ts: dict[str, Any],
+    tr: dict[str, Any],
+    sl: dict[str, Any],
+    zs: list[float] | None,
+    zr: list[float] | None,
+    twin: TwinEntity,
+) -> dict[str, Any]:
+    """What the facet checks need of this line (``temporal_facets``)."""
+    return {
+        "zs": zs,
+        "zr": zr,
+        "ts_sup": ts.get("suppressed") is True,
+        "tr_sup": tr.get("suppressed") is True,
+        "mean_s": as_float(ts.get("mean_simple_zscore")),
+        "mean_r": as_float(tr.get("mean_robust_zscore")),
+        "pr_s": as_float(ts.get("percentile_rank")),
+        "pr_r": as_float(tr.get("percentile_rank")),
+        "peer_median": as_float(tr.get("peer_median")),
+        "peer_mad": as_float(tr.get("peer_mad")),
+        "slope": as_float(sl.get("slope")),
+        "accel": as_float(sl.get("acceleration")),
+        "twin": twin,
+        "slope_pr": as_float(sl.get("percentile_rank")),
+        "sl_sup": sl.get("suppressed") is True,
+    }
 
 
 def _twin(
