@@ -1,8 +1,8 @@
 """Numerical rules of Project Needle runs, shared by the generator and the validator.
 
-Every function here implements one formula of ``needle_run_format.md`` (§3.2, §5.3, §7
-and §9) and works on numpy arrays so that both sides compute a node in a few vector
-operations. NaN stands for a missing value (JSON ``null``) throughout.
+Every function here implements one formula of ``docs/reference/needle_run_format.md``
+(§3.2, §5.3, §7 and §9) and works on numpy arrays so that both sides compute a node in a
+few vector operations. NaN stands for a missing value (JSON ``null``) throughout.
 """
 
 from __future__ import annotations

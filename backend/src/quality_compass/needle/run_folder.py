@@ -1,8 +1,8 @@
 """Run folders: finding them and taking inventory of what they hold.
 
 A run lives at ``<runs_root>/<graph_name>/<run_id>/``. The folder name is the run key
-(``run_id``); manifests that disagree are reported, not trusted (``needle_run_format.md``
-§2.2).
+(``run_id``); manifests that disagree are reported, not trusted
+(``docs/reference/needle_run_format.md`` §2.2).
 """
 
 from __future__ import annotations

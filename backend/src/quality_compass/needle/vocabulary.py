@@ -1,7 +1,7 @@
 """The words of the run format: grains, dimensions, edge types, labels, signal types, columns.
 
-Everything here is a fixed value of ``docs/reference/needle_run_format.md`` (section in each
-comment). The loader, the generator, the validator and the tests import it from here; the
+Everything here is a fixed value of ``docs/reference/needle_run_format.md`` (section in
+each comment). The loader, the generator, the validator and the tests import it from here; the
 dbt project keeps its own copy where SQL needs one (``signal_types`` in dbt_project.yml,
 checked against ``SIGNAL_TYPES`` by a test).
 """

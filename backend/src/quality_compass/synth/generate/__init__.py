@@ -1,10 +1,10 @@
 """Synthetic Project Needle runs in the exact on-disk format of real runs.
 
 ``run.generate_run`` writes ``<out_dir>/<graph>/<run_id>/`` with every file kind of
-``needle_run_format.md`` §1 (container style). The numbers follow the format's formulas
-(peer statistics per facet, trends, anomaly tiers, contributions, classifications), so a
-generated run passes ``qc validate`` and can feed the loader and the dbt models at any
-scale. Design: ``docs/architecture/synthetic_runs.md``.
+``docs/reference/needle_run_format.md`` §1 (container style). The numbers follow the
+format's formulas (peer statistics per facet, trends, anomaly tiers, contributions,
+classifications), so a generated run passes ``qc validate`` and can feed the loader and
+the dbt models at any scale. Design: ``docs/architecture/synthetic_runs.md``.
 
 The data, from the bottom up: ``taxonomy`` and ``graph`` (what nodes exist), ``universe``
 and ``entities`` (facilities, their dimension values and volumes), ``metric_model``

@@ -1,4 +1,4 @@
-"""Signal classification of an entity (``needle_run_format.md`` §7, §9.6).
+"""Signal classification of an entity (``docs/reference/needle_run_format.md`` §7, §9.6).
 
 The observed parts follow the real runs; the unobserved parts (four severity ranges, the
 exact rule order) are this generator's documented assumptions

@@ -1,4 +1,6 @@
-"""``qc validate``: check a run folder against the invariants of ``needle_run_format.md`` §9.
+"""``qc validate``: check a run folder against the format's invariants (§9).
+
+The format: ``docs/reference/needle_run_format.md``.
 
 ``run.validate_run`` is the entry point; ``report`` holds the issues. The checks, in the
 order they run: ``structure`` (§9.1), ``node_checker`` with ``anomaly_checks``,

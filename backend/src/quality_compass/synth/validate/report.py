@@ -1,8 +1,9 @@
 """What ``qc validate`` reports: issues with file, line and rule id, and counts per rule.
 
-Rule ids are ``needle_run_format.md`` §9 numbers (``9.2-11`` is rule 11 of §9.2), plus
-``1`` (required files), ``2.1`` and ``2.2`` (encoding, timestamps) and ``10`` (known
-variants). Only the first ``ISSUES_KEPT_PER_RULE`` issues of a rule are kept; all count.
+Rule ids are ``docs/reference/needle_run_format.md`` §9 numbers (``9.2-11`` is rule 11
+of §9.2), plus ``1`` (required files), ``2.1`` and ``2.2`` (encoding, timestamps) and
+``10`` (known variants). Only the first ``ISSUES_KEPT_PER_RULE`` issues of a rule are
+kept; all are counted.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``validate_run``: check a run folder against ``needle_run_format.md`` §9.
+"""``validate_run``: check a run folder against ``docs/reference/needle_run_format.md`` §9.
 
 Streams every file once (JSONL line by line; only numeric per-node arrays such as the
 values of each facet are kept) and returns a ``Report``: issues with file, line and rule

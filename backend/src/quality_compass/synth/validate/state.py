@@ -143,6 +143,6 @@ class RunState:
             self.err("9.1-1", rel, line, f"run_id {value!r} != run folder {self.run_id!r}")
 
     def check_timestamp(self, rel: str, value: Any, key: str) -> None:
-        """ISO timestamps in any of the observed styles (spec 2.2), parsed leniently."""
+        """ISO timestamps in any of the observed styles (§2.2), parsed leniently."""
         if not isinstance(value, str) or parse_timestamp(value) is None:
             self.warn("2.2", rel, None, f"{key} {value!r} is not an ISO-8601 timestamp")
