@@ -120,8 +120,12 @@ class PeakRss:
 
 
 def jsonl_files(run_dir: Path) -> list[Path]:
-    inv = inventory(run_dir)
-    return [f.path for f in inv.files if f.kind in ("node", "contribution", "classification_jsonl")]
+    run_inventory = inventory(run_dir)
+    return [
+        f.path
+        for f in run_inventory.files
+        if f.kind in ("node", "contribution", "classification_jsonl")
+    ]
 
 
 def bare_copy(settings: DbSettings, files: list[Path]) -> tuple[float, int, int]:

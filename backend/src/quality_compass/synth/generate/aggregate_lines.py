@@ -81,20 +81,22 @@ def aggregate_metadata(entities: EntitySet) -> list[str]:
     ]
 
 
-def aggregate_lines(node: NodeSpec, entities: EntitySet, astats: AggregateStats) -> Iterator[str]:
+def aggregate_lines(
+    node: NodeSpec, entities: EntitySet, aggregate: AggregateStats
+) -> Iterator[str]:
     """The entity lines of one block of an aggregate node."""
-    simple_labels = [LABELS[i] for i in tier_indices(astats.simple).tolist()]
-    robust_labels = [LABELS[i] for i in tier_indices(astats.robust).tolist()]
-    value = json_numbers(astats.value)
-    simple = json_numbers(astats.simple)
-    robust = json_numbers(astats.robust)
-    simple_floats = astats.simple.tolist()
-    robust_floats = astats.robust.tolist()
-    peer_mean = json_numbers(astats.peer_mean)
-    peer_std = json_numbers(astats.peer_std)
-    percentile = json_numbers(astats.percentile)
-    suppressed = ["true" if s else "false" for s in astats.suppressed.tolist()]
-    peers = [str(p) for p in astats.peer_count.tolist()]
+    simple_labels = [LABELS[i] for i in tier_indices(aggregate.simple).tolist()]
+    robust_labels = [LABELS[i] for i in tier_indices(aggregate.robust).tolist()]
+    value = json_numbers(aggregate.value)
+    simple = json_numbers(aggregate.simple)
+    robust = json_numbers(aggregate.robust)
+    simple_floats = aggregate.simple.tolist()
+    robust_floats = aggregate.robust.tolist()
+    peer_mean = json_numbers(aggregate.peer_mean)
+    peer_std = json_numbers(aggregate.peer_std)
+    percentile = json_numbers(aggregate.percentile)
+    suppressed = ["true" if s else "false" for s in aggregate.suppressed.tolist()]
+    peers = [str(p) for p in aggregate.peer_count.tolist()]
     metadata = aggregate_metadata(entities)
     group = COMPARISON_GROUP
     head_metric = f'"metric":[{{"metadata":{{"metric_id":"{node.metric_id}"}},"values":'

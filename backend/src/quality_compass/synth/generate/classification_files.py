@@ -53,19 +53,19 @@ class _Inputs:
     text: list[list[str]]  # per input, per entity
 
     @classmethod
-    def of(cls, ts: TrendStats) -> _Inputs:
-        z_std, max_dev = _spread_and_peak(ts.simple_z)
+    def of(cls, trends: TrendStats) -> _Inputs:
+        z_std, max_dev = _spread_and_peak(trends.simple_z)
         columns: tuple[FloatArray, ...] = (
-            ts.mean_simple_z,
-            ts.slope_percentile,
-            ts.acceleration,
+            trends.mean_simple_z,
+            trends.slope_percentile,
+            trends.acceleration,
             z_std,
             max_dev,
         )
         return cls(
-            zscore=ts.mean_simple_z.tolist(),
-            slope_percentile=ts.slope_percentile.tolist(),
-            acceleration=ts.acceleration.tolist(),
+            zscore=trends.mean_simple_z.tolist(),
+            slope_percentile=trends.slope_percentile.tolist(),
+            acceleration=trends.acceleration.tolist(),
             zscore_std=z_std.tolist(),
             max_abs_deviation=max_dev.tolist(),
             text=[json_numbers(c) for c in columns],
@@ -98,15 +98,15 @@ class ClassificationFiles:
         self,
         node: NodeSpec,
         entities: EntitySet,
-        ts: TrendStats,
-        astats: AggregateStats,
+        trends: TrendStats,
+        aggregate: AggregateStats,
         task: TaskResult,
     ) -> None:
         """Classification rows of one aggregate node into the task's part files."""
         size = entities.size
-        inputs = _Inputs.of(ts)
-        suppressed = astats.suppressed.tolist()
-        observations = ts.observations.tolist()
+        inputs = _Inputs.of(trends)
+        suppressed = aggregate.suppressed.tolist()
+        observations = trends.observations.tolist()
         base = CONTRIBUTION_STAGE + TASK_SLOT * (len(self.plan.agg_ids) + task.index) + 10.0
         stamps = self.plan.clock.series(base, size, 23, "+00:00")
         dim_positions = [node.dims.index(d) if d in node.dims else -1 for d in self.plan.class_dims]

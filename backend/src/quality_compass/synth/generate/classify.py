@@ -104,8 +104,8 @@ def classify(
     suppressed: bool,
 ) -> Classification:
     """The signal type of one entity (rules in docs/architecture/synthetic_runs.md)."""
-    zz = 0.0 if math.isnan(z) else z
-    position = position_of(zz)
+    z_or_zero = 0.0 if math.isnan(z) else z
+    position = position_of(z_or_zero)
     trend = trend_of(slope_pct)
     momentum = momentum_of(accel)
     consistency = "consistent" if (math.isnan(z_std) or z_std < CONSISTENT_STD) else "variable"
@@ -127,21 +127,21 @@ def classify(
     if kind == "volatility_alert":
         reason = (
             f"Volatility alert: spike to |z| {max_dev:.2f} with z-score std {z_std:.2f} "
-            f"around mean z {zz:.2f}"
+            f"around mean z {z_or_zero:.2f}"
         )
     elif kind == "critical_trajectory":
         reason = (
-            f"Critical trajectory: {position} position (z {zz:.2f}) with rapidly worsening, "
+            f"Critical trajectory: {position} position (z {z_or_zero:.2f}) with rapidly worsening, "
             f"accelerating trend (slope percentile {_percentile_text(slope_pct)}, "
             f"acceleration {accel:.4f})"
         )
     else:
         title = kind.replace("_", " ").capitalize()
         reason = (
-            f"{title}: {position} position (z {zz:.2f}) with {trend.replace('_', ' ')} trend "
+            f"{title}: {position} position (z {z_or_zero:.2f}) with {trend.replace('_', ' ')} trend "
             f"(slope percentile {_percentile_text(slope_pct)})"
         )
-    base, final, refinements = severity_of(kind, zz, trend, momentum, consistency)
+    base, final, refinements = severity_of(kind, z_or_zero, trend, momentum, consistency)
     return Classification(kind, final, base, refinements, *indicators, reason)
 
 

@@ -29,7 +29,7 @@ class ComputedNode:
     values: FloatArray  # (E, T) monthly values, the temporal twin's timeline
     facet: IntArray  # facet index of every entity
     facet_names: list[tuple[str, ...]]
-    astats: AggregateStats
+    aggregate: AggregateStats
 
 
 class NodeComputation:
@@ -61,9 +61,9 @@ class NodeComputation:
         encounters = entities.encounters.astype(np.float64)
         with np.errstate(invalid="ignore"):
             aggregate_values = np.nansum(values * encounters, axis=1) / encounters.sum(axis=1)
-        astats = aggregate_stats(aggregate_values, facet, facet_names)
-        self._aggregates[node.id] = (entities, astats)
-        return ComputedNode(entities, values, facet, facet_names, astats)
+        aggregate = aggregate_stats(aggregate_values, facet, facet_names)
+        self._aggregates[node.id] = (entities, aggregate)
+        return ComputedNode(entities, values, facet, facet_names, aggregate)
 
     def aggregate_of(self, node: NodeSpec) -> tuple[EntitySet, AggregateStats]:
         if node.id not in self._aggregates:

@@ -97,26 +97,30 @@ class NodeFiles:
         self.files = files
         self.task = task
 
-    def write_aggregate(self, node: NodeSpec, entities: EntitySet, astats: AggregateStats) -> None:
+    def write_aggregate(
+        self, node: NodeSpec, entities: EntitySet, aggregate: AggregateStats
+    ) -> None:
         self._count(node, entities)
-        header = node_header(self.plan, node, aggregate_header_methods(node, astats), entities.size)
+        header = node_header(
+            self.plan, node, aggregate_header_methods(node, aggregate), entities.size
+        )
         lines = (
             line
             for rows in _blocks(entities.size)
             for line in aggregate_lines(
                 node,
                 _rows_of(entities, _ENTITY_FIELDS, rows),
-                _rows_of(astats, _AGGREGATE_FIELDS, rows),
+                _rows_of(aggregate, _AGGREGATE_FIELDS, rows),
             )
         )
         self.files.write_lines(node_result_path(node.id), header, lines)
 
     def write_trend(
-        self, node: NodeSpec, entities: EntitySet, values: FloatArray, ts: TrendStats
+        self, node: NodeSpec, entities: EntitySet, values: FloatArray, trends: TrendStats
     ) -> None:
         self._count(node, entities)
         header = node_header(
-            self.plan, node, trend_header_methods(self.plan, node, ts), entities.size
+            self.plan, node, trend_header_methods(self.plan, node, trends), entities.size
         )
         writer = TrendLines(self.plan, node)
         lines = (
@@ -125,7 +129,7 @@ class NodeFiles:
             for line in writer.lines(
                 _rows_of(entities, _ENTITY_FIELDS, rows),
                 values[rows],
-                _rows_of(ts, _TREND_FIELDS, rows),
+                _rows_of(trends, _TREND_FIELDS, rows),
             )
         )
         self.files.write_lines(node_result_path(node.id), header, lines)

@@ -82,11 +82,11 @@ def dataset_path(node: NodeSpec) -> str:
     return f"{APP_ROOT}/data/{stem}_medicareid_{grain}{tags}__synth.csv"
 
 
-def aggregate_header_methods(node: NodeSpec, astats: AggregateStats) -> list[dict[str, Any]]:
+def aggregate_header_methods(node: NodeSpec, aggregate: AggregateStats) -> list[dict[str, Any]]:
     simple_facets, robust_facets = _header_facets(
-        node, astats.facets, AGGREGATE_STD_FLOOR, AGGREGATE_MIN_PEER_COUNT
+        node, aggregate.facets, AGGREGATE_STD_FLOOR, AGGREGATE_MIN_PEER_COUNT
     )
-    records = int(astats.value.size)
+    records = int(aggregate.value.size)
     return [
         {
             "statistical_method": METHOD_SIMPLE_ZSCORE,
@@ -99,30 +99,33 @@ def aggregate_header_methods(node: NodeSpec, astats: AggregateStats) -> list[dic
     ]
 
 
-def trend_header_methods(plan: RunPlan, node: NodeSpec, tstats: TrendStats) -> list[dict[str, Any]]:
+def trend_header_methods(plan: RunPlan, node: NodeSpec, trends: TrendStats) -> list[dict[str, Any]]:
     simple_facets, robust_facets = _header_facets(
-        node, tstats.facets, TRENDING_STD_FLOOR, TRENDING_MIN_PEER_COUNT
+        node, trends.facets, TRENDING_STD_FLOOR, TRENDING_MIN_PEER_COUNT
     )
-    pct = tstats.period_percentiles
-    sizes = tstats.sample_sizes.tolist()
+    percentiles = trends.period_percentiles
+    sizes = trends.sample_sizes.tolist()
     small = [s < TRENDING_MIN_PEER_COUNT for s in sizes]
-    trends: dict[str, Any] = {"periods": list(plan.periods)}
+    percentile_trends: dict[str, Any] = {"periods": list(plan.periods)}
     for i, name in enumerate(PERCENTILE_NAMES):
-        trends[name] = [
+        percentile_trends[name] = [
             None if (flag or math.isnan(v)) else v
-            for v, flag in zip(pct[i].tolist(), small, strict=True)
+            for v, flag in zip(percentiles[i].tolist(), small, strict=True)
         ]
-    trends["sample_sizes"] = sizes
-    trends["suppression_applied"] = {name: list(small) for name in PERCENTILE_NAMES}
+    percentile_trends["sample_sizes"] = sizes
+    percentile_trends["suppression_applied"] = {name: list(small) for name in PERCENTILE_NAMES}
     return [
         {
             "statistical_method": METHOD_TRENDING_SIMPLE_ZSCORE,
-            "summary": _summary(node, simple_facets, tstats.record_count, {}),
+            "summary": _summary(node, simple_facets, trends.record_count, {}),
         },
         {
             "statistical_method": METHOD_TRENDING_ROBUST_ZSCORE,
             "summary": _summary(
-                node, robust_facets, tstats.record_count, {"percentile_trends": trends}
+                node,
+                robust_facets,
+                trends.record_count,
+                {"percentile_trends": percentile_trends},
             ),
         },
         {"statistical_method": METHOD_SLOPE_PERCENTILE},

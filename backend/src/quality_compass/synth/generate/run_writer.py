@@ -95,16 +95,20 @@ class RunWriter:
         agg = plan.node_by_id[agg_id]
         trend_node = next(e.target for e in plan.graph.children(agg) if e.type == TRENDS_TO)
         node = self.computation.compute(agg)
-        tstats = trend_stats(node.values, node.facet, node.facet_names)
+        trends = trend_stats(node.values, node.facet, node.facet_names)
         node_files = NodeFiles(plan, files, task)
-        node_files.write_trend(trend_node, node.entities, node.values, tstats)
-        node_files.write_aggregate(agg, node.entities, node.astats)
-        ClassificationFiles(plan, files).write_part(agg, node.entities, tstats, node.astats, task)
+        node_files.write_trend(trend_node, node.entities, node.values, trends)
+        node_files.write_aggregate(agg, node.entities, node.aggregate)
+        ClassificationFiles(plan, files).write_part(
+            agg, node.entities, trends, node.aggregate, task
+        )
         contributions = ContributionFiles(plan, files, task)
         for edge in plan.graph.parents(agg):
             if edge.type == SEGMENTS_INTO:
                 parent_entities, parent_stats = self.computation.aggregate_of(edge.source)
-                contributions.write(edge, parent_entities, parent_stats, node.entities, node.astats)
+                contributions.write(
+                    edge, parent_entities, parent_stats, node.entities, node.aggregate
+                )
         return task
 
     def _add_counts(self, task: TaskResult) -> None:

@@ -93,21 +93,21 @@ class TrendLines:
             f'"metric":[{{"metadata":{{"metric_id":"{node.metric_id}"}},"values":{{"timeline":['
         )
 
-    def lines(self, entities: EntitySet, values: FloatArray, ts: TrendStats) -> Iterator[str]:
-        heads = self._heads(entities, values, ts)
-        simple = self._simple_blocks(entities, ts)
-        robust = self._robust_blocks(entities, ts)
-        slope = self._slope_blocks(entities, ts)
+    def lines(self, entities: EntitySet, values: FloatArray, trends: TrendStats) -> Iterator[str]:
+        heads = self._heads(entities, values, trends)
+        simple = self._simple_blocks(entities, trends)
+        robust = self._robust_blocks(entities, trends)
+        slope = self._slope_blocks(entities, trends)
         for i in range(entities.size):
             yield f'{heads[i]},"statistical_methods":[{simple[i]},{robust[i]},{slope[i]}]}}\n'
 
     # -- entity, timeline, metadata ------------------------------------------------------
 
-    def _heads(self, entities: EntitySet, values: FloatArray, ts: TrendStats) -> list[str]:
+    def _heads(self, entities: EntitySet, values: FloatArray, trends: TrendStats) -> list[str]:
         months = self.months
         value_rows = json_number_rows(values)
-        observations = ts.observations.tolist()
-        coverage = json_numbers(ts.observations / float(months))
+        observations = trends.observations.tolist()
+        coverage = json_numbers(trends.observations / float(months))
         per_period, totals = self._per_period_strings(entities)
         timeline_format = self.timeline_format
         return [
@@ -167,14 +167,14 @@ class TrendLines:
 
     # -- the three methods ------------------------------------------------------------------
 
-    def _simple_blocks(self, entities: EntitySet, ts: TrendStats) -> list[str]:
-        latest_labels, mean_labels = _labels(ts.latest_simple_z), _labels(ts.mean_simple_z)
-        latest, mean = json_numbers(ts.latest_simple_z), json_numbers(ts.mean_simple_z)
-        latest_floats, mean_floats = ts.latest_simple_z.tolist(), ts.mean_simple_z.tolist()
-        percentile = json_numbers(ts.simple_percentile)
-        suppressed = _flags(ts.suppressed)
-        z_rows = json_number_rows(ts.simple_z)
-        observations = ts.observations.tolist()
+    def _simple_blocks(self, entities: EntitySet, trends: TrendStats) -> list[str]:
+        latest_labels, mean_labels = _labels(trends.latest_simple_z), _labels(trends.mean_simple_z)
+        latest, mean = json_numbers(trends.latest_simple_z), json_numbers(trends.mean_simple_z)
+        latest_floats, mean_floats = trends.latest_simple_z.tolist(), trends.mean_simple_z.tolist()
+        percentile = json_numbers(trends.simple_percentile)
+        suppressed = _flags(trends.suppressed)
+        z_rows = json_number_rows(trends.simple_z)
+        observations = trends.observations.tolist()
         latest_texts = RENDER_TEXTS[(_SIMPLE, "latest_simple_zscore")]
         mean_texts = RENDER_TEXTS[(_SIMPLE, "mean_simple_zscore")]
         latest_method, mean_method = METHOD_CONTRACTS[_SIMPLE][1]
@@ -207,16 +207,16 @@ class TrendLines:
             )
         return out
 
-    def _robust_blocks(self, entities: EntitySet, ts: TrendStats) -> list[str]:
-        latest_labels, mean_labels = _labels(ts.latest_robust_z), _labels(ts.mean_robust_z)
-        latest, mean = json_numbers(ts.latest_robust_z), json_numbers(ts.mean_robust_z)
-        latest_floats, mean_floats = ts.latest_robust_z.tolist(), ts.mean_robust_z.tolist()
-        percentile = json_numbers(ts.robust_percentile)
-        peer_median, peer_mad = json_numbers(ts.peer_median), json_numbers(ts.peer_mad)
-        median_text = [four_decimals(x) for x in ts.peer_median.tolist()]
-        suppressed = _flags(ts.suppressed)
-        z_rows = json_number_rows(ts.robust_z)
-        observations = ts.observations.tolist()
+    def _robust_blocks(self, entities: EntitySet, trends: TrendStats) -> list[str]:
+        latest_labels, mean_labels = _labels(trends.latest_robust_z), _labels(trends.mean_robust_z)
+        latest, mean = json_numbers(trends.latest_robust_z), json_numbers(trends.mean_robust_z)
+        latest_floats, mean_floats = trends.latest_robust_z.tolist(), trends.mean_robust_z.tolist()
+        percentile = json_numbers(trends.robust_percentile)
+        peer_median, peer_mad = json_numbers(trends.peer_median), json_numbers(trends.peer_mad)
+        median_text = [four_decimals(x) for x in trends.peer_median.tolist()]
+        suppressed = _flags(trends.suppressed)
+        z_rows = json_number_rows(trends.robust_z)
+        observations = trends.observations.tolist()
         latest_texts = RENDER_TEXTS[(_ROBUST, "latest_robust_zscore")]
         mean_texts = RENDER_TEXTS[(_ROBUST, "mean_robust_zscore")]
         latest_method, mean_method = METHOD_CONTRACTS[_ROBUST][1]
@@ -256,21 +256,21 @@ class TrendLines:
             )
         return out
 
-    def _slope_blocks(self, entities: EntitySet, ts: TrendStats) -> list[str]:
-        labels = _labels(ts.slope_percentile, PERCENTILE_BOUNDS)
-        slope, acceleration = json_numbers(ts.slope), json_numbers(ts.acceleration)
-        delta = json_numbers(ts.end_start_delta)
-        percentile = json_numbers(ts.slope_percentile)
-        percentile_floats = ts.slope_percentile.tolist()
-        suppressed = _flags(ts.slope_suppressed)
-        observations = ts.observations.tolist()
+    def _slope_blocks(self, entities: EntitySet, trends: TrendStats) -> list[str]:
+        labels = _labels(trends.slope_percentile, PERCENTILE_BOUNDS)
+        slope, acceleration = json_numbers(trends.slope), json_numbers(trends.acceleration)
+        delta = json_numbers(trends.end_start_delta)
+        percentile = json_numbers(trends.slope_percentile)
+        percentile_floats = trends.slope_percentile.tolist()
+        suppressed = _flags(trends.slope_suppressed)
+        observations = trends.observations.tolist()
         direction = [
             "null" if math.isnan(s) else ('"increasing"' if s > 0 else '"decreasing"')
-            for s in ts.slope.tolist()
+            for s in trends.slope.tolist()
         ]
         momentum = [
             "null" if math.isnan(s) else ('"gaining"' if a > 0 else '"slowing"')
-            for s, a in zip(ts.slope.tolist(), ts.acceleration.tolist(), strict=True)
+            for s, a in zip(trends.slope.tolist(), trends.acceleration.tolist(), strict=True)
         ]
         texts = RENDER_TEXTS[(_SLOPE, "slope_percentile")]
         anomaly_method = METHOD_CONTRACTS[_SLOPE][1][0]

@@ -41,22 +41,22 @@ def check_aggregate_facets(node: NodeContext) -> None:
     counts_h = node.header_counts.get("simple_zscore", {})
     for facet_key, group in node.groups.items():
         label = node.facet_label(facet_key)
-        hs = simple_h.get(facet_key)
-        hr = robust_h.get(facet_key)
-        if hs is None or hr is None:
+        simple_header = simple_h.get(facet_key)
+        robust_header = robust_h.get(facet_key)
+        if simple_header is None or robust_header is None:
             node.err("9.2-10", 1, f"no header facet for facet_values {label}")
             continue
         header = _FacetHeader(
             entity_count=(counts_h.get(facet_key) or {}).get("entity_count"),
-            min_peer_count=hs.get("min_peer_count", formulas.AGGREGATE_MIN_PEER_COUNT),
-            mean=as_float(hs.get("global_metric_mean")),
-            std=as_float(hs.get("global_metric_std")),
-            median=as_float(hr.get("global_metric_median")),
-            mad=as_float(hr.get("global_mad")),
-            std_floor=as_float(hs.get("std_floor")),
-            mad_floor=as_float(hr.get("mad_floor")),
+            min_peer_count=simple_header.get("min_peer_count", formulas.AGGREGATE_MIN_PEER_COUNT),
+            mean=as_float(simple_header.get("global_metric_mean")),
+            std=as_float(simple_header.get("global_metric_std")),
+            median=as_float(robust_header.get("global_metric_median")),
+            mad=as_float(robust_header.get("global_mad")),
+            std_floor=as_float(simple_header.get("std_floor")),
+            mad_floor=as_float(robust_header.get("mad_floor")),
         )
-        _check_facet(node, group, label, header, hs, hr)
+        _check_facet(node, group, label, header, simple_header, robust_header)
         ranks = formulas.midpoint_percentiles(np.array(group.values, dtype=np.float64))
         for line, row, rank in zip(group.lines, group.rows, ranks.tolist(), strict=True):
             _check_entity(node, header, line, row, rank)
@@ -67,8 +67,8 @@ def _check_facet(
     group: FacetRows,
     label: str,
     header: _FacetHeader,
-    hs: dict[str, Any],
-    hr: dict[str, Any],
+    simple_header: dict[str, Any],
+    robust_header: dict[str, Any],
 ) -> None:
     """The header's entity count and statistics against the facet's values."""
     exact = node.single  # per-facet recomputation is [R] for multi-dimension nodes
@@ -84,13 +84,13 @@ def _check_facet(
     if not x.size:
         return
     checks = (
-        ("global_metric_mean", hs.get("global_metric_mean"), float(np.mean(x)),
+        ("global_metric_mean", simple_header.get("global_metric_mean"), float(np.mean(x)),
          "mean of the facet's values"),
-        ("global_metric_std", hs.get("global_metric_std"), formulas.population_std(x),
+        ("global_metric_std", simple_header.get("global_metric_std"), formulas.population_std(x),
          "population std (ddof=0) of the facet's values"),
-        ("global_metric_median", hr.get("global_metric_median"), float(np.median(x)),
+        ("global_metric_median", robust_header.get("global_metric_median"), float(np.median(x)),
          "median of the facet's values"),
-        ("global_mad", hr.get("global_mad"), formulas.scaled_mad(x),
+        ("global_mad", robust_header.get("global_mad"), formulas.scaled_mad(x),
          "1.4826 * MAD of the facet's values"),
     )  # fmt: skip
     for name, got, want, what in checks:

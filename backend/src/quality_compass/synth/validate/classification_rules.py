@@ -81,14 +81,18 @@ def check_empirical_rules(
                 number,
                 f"position {position!r} but aggregate_zscore {shown(z)} (expected {'/'.join(sorted(want))})",
             )
-    sp = inputs["slope_percentile"]
+    slope_percentile = inputs["slope_percentile"]
     trend = row.get("trend")
-    if trend not in expected_trends(sp):
-        state.warn("9.6-36", rel, number, f"trend {trend!r} but slope_percentile {shown(sp)}")
-    acc = inputs["acceleration"]
+    if trend not in expected_trends(slope_percentile):
+        state.warn(
+            "9.6-36", rel, number, f"trend {trend!r} but slope_percentile {shown(slope_percentile)}"
+        )
+    acceleration = inputs["acceleration"]
     momentum = row.get("momentum")
-    if momentum not in expected_momenta(acc):
-        state.warn("9.6-36", rel, number, f"momentum {momentum!r} but acceleration {shown(acc)}")
+    if momentum not in expected_momenta(acceleration):
+        state.warn(
+            "9.6-36", rel, number, f"momentum {momentum!r} but acceleration {shown(acceleration)}"
+        )
     z_std = inputs["zscore_std"]
     if not math.isnan(z_std):
         want_c = "consistent" if z_std < 0.5 else "variable"

@@ -70,9 +70,9 @@ class ClassificationChecker:
         )
         rows = 0
         jsonl_rows = 0
-        with open(state.root / self.CSV, encoding="utf-8", newline="") as fh:
+        with open(state.root / self.CSV, encoding="utf-8", newline="") as handle:
             state.report.files += 1
-            reader = csv.DictReader(fh)
+            reader = csv.DictReader(handle)
             dims = [c for c in (reader.fieldnames or []) if c not in CSV_FIXED]
             for row in reader:
                 rows += 1

@@ -128,21 +128,21 @@ class ContributionChecker:
     ) -> None:
         self.state.check_run_id(self.rel, rec.get("run_id"), number)
         self._check_names(rec, number)
-        pe = rec.get("parent_entity") or {}
-        ce = rec.get("child_entity") or {}
-        if not isinstance(pe, dict) or not isinstance(ce, dict):
+        parent_entity = rec.get("parent_entity") or {}
+        child_entity = rec.get("child_entity") or {}
+        if not isinstance(parent_entity, dict) or not isinstance(child_entity, dict):
             self.err("9.5-29", number, "parent_entity / child_entity must be objects")
             return
-        if {k: ce.get(k) for k in pe} != pe:
+        if {k: child_entity.get(k) for k in parent_entity} != parent_entity:
             self.err(
                 "9.5-29",
                 number,
-                f"child_entity {ce} restricted to the parent keys != parent_entity {pe}",
+                f"child_entity {child_entity} restricted to the parent keys != parent_entity {parent_entity}",
             )
-        ckey = tuple(str(ce.get(d)) for d in child.dims)
-        pkey = tuple(str(pe.get(d)) for d in parent.dims)
+        ckey = tuple(str(child_entity.get(d)) for d in child.dims)
+        pkey = tuple(str(parent_entity.get(d)) for d in parent.dims)
         if ckey in seen:
-            self.err("9.5-30", number, f"child entity {ce} appears twice")
+            self.err("9.5-30", number, f"child entity {child_entity} appears twice")
         seen.add(ckey)
         if rec.get("method") == "weighted_mean":
             share = self._weighted_mean(rec, number)
@@ -184,20 +184,27 @@ class ContributionChecker:
         share = as_float(rec.get("weight_share"))
         if not 0.0 <= share <= 1.0:
             self.err("9.5-26", number, f"weight_share {shown(share)} outside [0, 1]")
-        cv, pv = as_float(rec.get("child_value")), as_float(rec.get("parent_value"))
+        child_value, parent_value = (
+            as_float(rec.get("child_value")),
+            as_float(rec.get("parent_value")),
+        )
         raw = as_float(rec.get("raw_component"))
-        if not math.isnan(cv) and not close(raw, share * cv):
+        if not math.isnan(child_value) and not close(raw, share * child_value):
             self.err(
                 "9.5-28",
                 number,
-                f"raw_component {shown(raw)} != weight_share*child_value = {shown(share * cv)}",
+                f"raw_component {shown(raw)} != weight_share*child_value = {shown(share * child_value)}",
             )
         excess = as_float(rec.get("excess_over_parent"))
-        if not math.isnan(cv) and not math.isnan(pv) and not close(excess, share * (cv - pv)):
+        if (
+            not math.isnan(child_value)
+            and not math.isnan(parent_value)
+            and not close(excess, share * (child_value - parent_value))
+        ):
             self.err(
                 "9.5-28",
                 number,
-                f"excess_over_parent {shown(excess)} != weight_share*(child_value - parent_value) = {shown(share * (cv - pv))}",
+                f"excess_over_parent {shown(excess)} != weight_share*(child_value - parent_value) = {shown(share * (child_value - parent_value))}",
             )
         return share
 

@@ -173,12 +173,12 @@ class NodeChecker(NodeContext):
         if not isinstance(metric, list) or not metric or not isinstance(metric[0], dict):
             self.err("9.1-9", number, "metric is not a non-empty array")
             return
-        m0 = metric[0]
-        if (m0.get("metadata") or {}).get("metric_id") != info.metric_id:
+        first_metric = metric[0]
+        if (first_metric.get("metadata") or {}).get("metric_id") != info.metric_id:
             self.err(
                 "9.1-8",
                 number,
-                f"metric[0].metadata.metric_id {(m0.get('metadata') or {}).get('metric_id')!r} != {info.metric_id!r}",
+                f"metric[0].metadata.metric_id {(first_metric.get('metadata') or {}).get('metric_id')!r} != {info.metric_id!r}",
             )
         methods = obj.get("statistical_methods")
         if not isinstance(methods, list):
@@ -199,9 +199,9 @@ class NodeChecker(NodeContext):
         raw_meta = obj.get("metadata")
         metadata: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         if info.temporal:
-            check_temporal_entity(self, m0, metadata, by_short, number, key, group)
+            check_temporal_entity(self, first_metric, metadata, by_short, number, key, group)
         else:
-            self._aggregate_entity(m0, metadata, by_short, number, key, group)
+            self._aggregate_entity(first_metric, metadata, by_short, number, key, group)
 
     def _entity_key(
         self, obj: dict[str, Any], number: int, seen: set[tuple[str, ...]]
@@ -226,14 +226,14 @@ class NodeChecker(NodeContext):
 
     def _aggregate_entity(
         self,
-        m0: dict[str, Any],
+        first_metric: dict[str, Any],
         metadata: dict[str, Any],
         methods: dict[str, dict[str, Any]],
         number: int,
         key: tuple[str, ...],
         group: FacetRows,
     ) -> None:
-        value = m0.get("values")
+        value = first_metric.get("values")
         if isinstance(value, bool) or not isinstance(value, (int, float, type(None))):
             self.err("9.1-9", number, "aggregate metric[0].values is not a number")
             return

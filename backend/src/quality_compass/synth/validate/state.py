@@ -115,8 +115,8 @@ class RunState:
         path = self.root / rel
         self.report.files += 1
         last = b""
-        with open(path, "rb") as fh:
-            for number, raw in enumerate(fh, start=1):
+        with open(path, "rb") as handle:
+            for number, raw in enumerate(handle, start=1):
                 self.report.lines_read += 1
                 self.report.bytes += len(raw)
                 last = raw

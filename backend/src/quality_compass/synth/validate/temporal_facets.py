@@ -44,11 +44,15 @@ class _Expected:
 
     @classmethod
     def of(
-        cls, matrix: FloatArray, rows: list[dict[str, Any]], hs: dict[str, Any], hr: dict[str, Any]
+        cls,
+        matrix: FloatArray,
+        rows: list[dict[str, Any]],
+        simple_header: dict[str, Any],
+        robust_header: dict[str, Any],
     ) -> _Expected:
-        std_floor = as_float(hs.get("std_floor"))
+        std_floor = as_float(simple_header.get("std_floor"))
         std_floor = 0.0 if math.isnan(std_floor) else std_floor
-        mad_floor = as_float(hr.get("mad_floor"))
+        mad_floor = as_float(robust_header.get("mad_floor"))
         mad_floor = 0.0 if math.isnan(mad_floor) else mad_floor
         _, means, stds = formulas.column_moments(matrix)
         medians, mads = formulas.column_median_mad(matrix)
@@ -75,9 +79,9 @@ def check_temporal_facets(node: NodeContext) -> None:
     all_values: list[list[float]] = []
     for facet_key, group in node.groups.items():
         label = node.facet_label(facet_key)
-        hs = simple_h.get(facet_key)
-        hr = robust_h.get(facet_key)
-        if hs is None or hr is None:
+        simple_header = simple_h.get(facet_key)
+        robust_header = robust_h.get(facet_key)
+        if simple_header is None or robust_header is None:
             node.err("9.3-16", 1, f"no header facet for facet_values {label}")
             continue
         width = len(node.periods)
@@ -86,9 +90,11 @@ def check_temporal_facets(node: NodeContext) -> None:
             continue
         matrix = np.array([group.values[i] for i in rows_ok], dtype=np.float64)
         all_values.extend(group.values[i] for i in rows_ok)
-        _check_facet(node, label, group, matrix, counts_h.get(facet_key) or {}, hs, hr)
+        _check_facet(
+            node, label, group, matrix, counts_h.get(facet_key) or {}, simple_header, robust_header
+        )
         rows = [group.rows[i] for i in rows_ok]
-        expected = _Expected.of(matrix, rows, hs, hr)
+        expected = _Expected.of(matrix, rows, simple_header, robust_header)
         fill_twins(rows, width)
         for j, row in enumerate(rows):
             line = group.lines[rows_ok[j]]
@@ -103,8 +109,8 @@ def _check_facet(
     group: FacetRows,
     matrix: FloatArray,
     count_h: dict[str, Any],
-    hs: dict[str, Any],
-    hr: dict[str, Any],
+    simple_header: dict[str, Any],
+    robust_header: dict[str, Any],
 ) -> None:
     """The header's counts and statistics against all entity x period values of the facet."""
     exact = node.single
@@ -125,10 +131,14 @@ def _check_facet(
     if not flat.size:
         return
     checks = (
-        ("global_metric_mean", hs.get("global_metric_mean"), float(np.mean(flat))),
-        ("global_metric_std", hs.get("global_metric_std"), formulas.population_std(flat)),
-        ("global_metric_median", hr.get("global_metric_median"), float(np.median(flat))),
-        ("global_mad", hr.get("global_mad"), formulas.scaled_mad(flat)),
+        ("global_metric_mean", simple_header.get("global_metric_mean"), float(np.mean(flat))),
+        (
+            "global_metric_std",
+            simple_header.get("global_metric_std"),
+            formulas.population_std(flat),
+        ),
+        ("global_metric_median", robust_header.get("global_metric_median"), float(np.median(flat))),
+        ("global_mad", robust_header.get("global_mad"), formulas.scaled_mad(flat)),
     )
     for name, got, want in checks:
         if got is not None and not close(as_float(got), want):

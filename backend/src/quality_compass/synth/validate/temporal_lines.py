@@ -22,16 +22,16 @@ from quality_compass.synth.validate.state import FacetRows, TwinEntity
 
 def check_temporal_entity(
     node: NodeContext,
-    m0: dict[str, Any],
+    first_metric: dict[str, Any],
     metadata: dict[str, Any],
     methods: dict[str, dict[str, Any]],
     number: int,
     key: tuple[str, ...],
     group: FacetRows,
 ) -> None:
-    values = m0.get("values")
+    values = first_metric.get("values")
     timeline = values.get("timeline") if isinstance(values, dict) else None
-    runtime = m0.get("temporal_runtime")
+    runtime = first_metric.get("temporal_runtime")
     if not isinstance(timeline, list) or not isinstance(runtime, dict):
         node.err(
             "9.1-9",
@@ -45,13 +45,16 @@ def check_temporal_entity(
     observed = sum(1 for s in series if not math.isnan(s))
     n = len(series)
     _check_runtime(node, runtime, observed, n, number)
-    ts = (methods.get("trending_simple_zscore") or {}).get("statistics") or {}
-    tr = (methods.get("trending_robust_zscore") or {}).get("statistics") or {}
-    sl = (methods.get("slope_percentile") or {}).get("statistics") or {}
-    zs = _z_array(node, ts, "simple", n, number)
-    zr = _z_array(node, tr, "robust", n, number)
+    simple_block = (methods.get("trending_simple_zscore") or {}).get("statistics") or {}
+    robust_block = (methods.get("trending_robust_zscore") or {}).get("statistics") or {}
+    slope_block = (methods.get("slope_percentile") or {}).get("statistics") or {}
+    zs = _z_array(node, simple_block, "simple", n, number)
+    zr = _z_array(node, robust_block, "robust", n, number)
     latest = f"{periods[-1][:4]}-{periods[-1][4:]}" if periods else ""
-    for name, block in (("trending_simple_zscore", ts), ("trending_robust_zscore", tr)):
+    for name, block in (
+        ("trending_simple_zscore", simple_block),
+        ("trending_robust_zscore", robust_block),
+    ):
         if block and block.get("latest_period") != latest:
             node.err(
                 "9.3-17",
@@ -59,21 +62,21 @@ def check_temporal_entity(
                 f"{name} latest_period {block.get('latest_period')!r} != {latest!r}",
             )
     # 19: slope statistics of this series
-    if sl:
-        _check_slope(node, sl, series, observed, number)
+    if slope_block:
+        _check_slope(node, slope_block, series, observed, number)
     # 21: per-period metadata
     _check_per_period(node, metadata, periods, number)
-    twin = _twin(ts, sl, zs, observed, n)
+    twin = _twin(simple_block, slope_block, zs, observed, n)
     node.state.twin_store.setdefault(node.info.id, {})[key] = twin
     group.lines.append(number)
     group.values.append(series)
-    group.rows.append(_facet_row(ts, tr, sl, zs, zr, twin))
+    group.rows.append(_facet_row(simple_block, robust_block, slope_block, zs, zr, twin))
 
 
 def _facet_row(
-    ts: dict[str, Any],
-    tr: dict[str, Any],
-    sl: dict[str, Any],
+    simple_block: dict[str, Any],
+    robust_block: dict[str, Any],
+    slope_block: dict[str, Any],
     zs: list[float] | None,
     zr: list[float] | None,
     twin: TwinEntity,
@@ -82,33 +85,39 @@ def _facet_row(
     return {
         "zs": zs,
         "zr": zr,
-        "ts_sup": ts.get("suppressed") is True,
-        "tr_sup": tr.get("suppressed") is True,
-        "mean_s": as_float(ts.get("mean_simple_zscore")),
-        "mean_r": as_float(tr.get("mean_robust_zscore")),
-        "pr_s": as_float(ts.get("percentile_rank")),
-        "pr_r": as_float(tr.get("percentile_rank")),
-        "peer_median": as_float(tr.get("peer_median")),
-        "peer_mad": as_float(tr.get("peer_mad")),
-        "slope": as_float(sl.get("slope")),
-        "accel": as_float(sl.get("acceleration")),
+        "ts_sup": simple_block.get("suppressed") is True,
+        "tr_sup": robust_block.get("suppressed") is True,
+        "mean_s": as_float(simple_block.get("mean_simple_zscore")),
+        "mean_r": as_float(robust_block.get("mean_robust_zscore")),
+        "pr_s": as_float(simple_block.get("percentile_rank")),
+        "pr_r": as_float(robust_block.get("percentile_rank")),
+        "peer_median": as_float(robust_block.get("peer_median")),
+        "peer_mad": as_float(robust_block.get("peer_mad")),
+        "slope": as_float(slope_block.get("slope")),
+        "accel": as_float(slope_block.get("acceleration")),
         "twin": twin,
-        "slope_pr": as_float(sl.get("percentile_rank")),
-        "sl_sup": sl.get("suppressed") is True,
+        "slope_pr": as_float(slope_block.get("percentile_rank")),
+        "sl_sup": slope_block.get("suppressed") is True,
     }
 
 
 def _twin(
-    ts: dict[str, Any], sl: dict[str, Any], zs: list[float] | None, observed: int, n: int
+    simple_block: dict[str, Any],
+    slope_block: dict[str, Any],
+    zs: list[float] | None,
+    observed: int,
+    n: int,
 ) -> TwinEntity:
     """What the classification of this entity's aggregate twin must repeat (§7)."""
     twin = TwinEntity(
-        as_float(ts.get("mean_simple_zscore")),
-        as_float(sl.get("slope_percentile")),
-        as_float(sl.get("acceleration")),
+        as_float(simple_block.get("mean_simple_zscore")),
+        as_float(slope_block.get("slope_percentile")),
+        as_float(slope_block.get("acceleration")),
         math.nan,  # zscore_std and max_abs_deviation: filled per facet, vectorised
         math.nan,
-        sl["period_count"] if isinstance(sl.get("period_count"), int) else observed,
+        slope_block["period_count"]
+        if isinstance(slope_block.get("period_count"), int)
+        else observed,
     )
     if zs is not None and len(zs) != n:
         present = [z for z in zs if not math.isnan(z)]
@@ -199,61 +208,65 @@ def _z_array(
 
 
 def _check_slope(
-    node: NodeContext, sl: dict[str, Any], series: list[float], observed: int, number: int
+    node: NodeContext, slope_block: dict[str, Any], series: list[float], observed: int, number: int
 ) -> None:
     """19: the slope block of one series."""
-    slope = as_float(sl.get("slope"))
+    slope = as_float(slope_block.get("slope"))
     if observed < formulas.MIN_SLOPE_PERIODS and not math.isnan(slope):
         node.warn(
             "9.3-19",
             number,
             f"slope {shown(slope)} present with {observed} observed periods (< {formulas.MIN_SLOPE_PERIODS})",
         )
-    if sl.get("suppressed") is True and not math.isnan(slope):
+    if slope_block.get("suppressed") is True and not math.isnan(slope):
         node.err("9.4-25", number, "slope method suppressed but slope is not null")
     if not math.isnan(slope):
-        _check_slope_sign(node, sl, slope, number)
+        _check_slope_sign(node, slope_block, slope, number)
     complete = observed == len(series)
-    _check_acceleration(node, sl, series, complete, number)
-    _check_end_start_delta(node, sl, series, complete, number)
-    if not close(as_float(sl.get("slope_percentile")), as_float(sl.get("percentile_rank"))):
+    _check_acceleration(node, slope_block, series, complete, number)
+    _check_end_start_delta(node, slope_block, series, complete, number)
+    if not close(
+        as_float(slope_block.get("slope_percentile")), as_float(slope_block.get("percentile_rank"))
+    ):
         node.err(
             "9.3-19",
             number,
-            f"slope_percentile {shown(sl.get('slope_percentile'))} != percentile_rank {shown(sl.get('percentile_rank'))}",
+            f"slope_percentile {shown(slope_block.get('slope_percentile'))} != percentile_rank {shown(slope_block.get('percentile_rank'))}",
         )
-    pct = as_float(sl.get("slope_percentile"))
+    pct = as_float(slope_block.get("slope_percentile"))
     if not math.isnan(pct) and not 0.0 <= pct <= 100.0:
         node.err("9.3-19", number, f"slope_percentile {shown(pct)} outside [0, 100]")
 
 
-def _check_slope_sign(node: NodeContext, sl: dict[str, Any], slope: float, number: int) -> None:
-    if not close(as_float(sl.get("slope_weighted")), slope):
+def _check_slope_sign(
+    node: NodeContext, slope_block: dict[str, Any], slope: float, number: int
+) -> None:
+    if not close(as_float(slope_block.get("slope_weighted")), slope):
         node.warn(
             "9.3-19",
             number,
-            f"slope_weighted {shown(sl.get('slope_weighted'))} != slope {shown(slope)}",
+            f"slope_weighted {shown(slope_block.get('slope_weighted'))} != slope {shown(slope)}",
         )
-    direction = sl.get("trend_direction")
+    direction = slope_block.get("trend_direction")
     if (slope > 0 and direction != "increasing") or (slope < 0 and direction != "decreasing"):
         node.err("9.3-19", number, f"trend_direction {direction!r} != sign(slope {shown(slope)})")
 
 
 def _check_acceleration(
-    node: NodeContext, sl: dict[str, Any], series: list[float], complete: bool, number: int
+    node: NodeContext, slope_block: dict[str, Any], series: list[float], complete: bool, number: int
 ) -> None:
-    accel = as_float(sl.get("acceleration"))
+    accel = as_float(slope_block.get("acceleration"))
     if not math.isnan(accel) and not (complete and len(series) >= 4):
         node.warn("9.3-19", number, "acceleration present for an incomplete series")
-    momentum = sl.get("momentum")
+    momentum = slope_block.get("momentum")
     if momentum is not None and not math.isnan(accel) and (momentum == "gaining") != (accel > 0):
         node.err("9.3-19", number, f"momentum {momentum!r} but acceleration {shown(accel)}")
 
 
 def _check_end_start_delta(
-    node: NodeContext, sl: dict[str, Any], series: list[float], complete: bool, number: int
+    node: NodeContext, slope_block: dict[str, Any], series: list[float], complete: bool, number: int
 ) -> None:
-    delta = as_float(sl.get("end_start_delta"))
+    delta = as_float(slope_block.get("end_start_delta"))
     if math.isnan(delta):
         return
     obs = [s for s in series if not math.isnan(s)]
