@@ -19,10 +19,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from quality_compass.config import DbSettings, sample_runs_dir
-from quality_compass.db import resolve_settings
-from quality_compass.dbt_runner import DbtResult, run_dbt
-from quality_compass.load import load_run
+from quality_compass.load.loader import load_run
+from quality_compass.paths import sample_runs_dir
+from quality_compass.warehouse.connection import resolve_settings
+from quality_compass.warehouse.dbt_runner import DbtResult, run_dbt
+from quality_compass.warehouse.settings import DbSettings
 
 TESTS_DIR = Path(__file__).parent
 SAMPLE_RUNS = sample_runs_dir()
@@ -134,7 +135,8 @@ class Warehouse:
 def _synthetic_run(out_dir: Path) -> Path | None:
     """Generate the warehouse's synthetic run, or None when the generator is unavailable."""
     try:
-        from quality_compass.generate import GenerateOptions, generate_run
+        from quality_compass.synth.generate.options import GenerateOptions
+        from quality_compass.synth.generate.run import generate_run
     except ImportError:  # pragma: no cover - the generator predates these tests
         return None
     options = GenerateOptions(out_dir=out_dir, **WAREHOUSE_SYNTHETIC)  # type: ignore[arg-type]

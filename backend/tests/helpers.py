@@ -10,8 +10,9 @@ from pathlib import Path
 import orjson
 import psycopg
 
-from quality_compass.config import DbSettings
-from quality_compass.schemas import RAW_TABLE_NAMES
+from quality_compass.needle.layout import DOCUMENTS
+from quality_compass.warehouse.raw_schema import RAW_TABLE_NAMES
+from quality_compass.warehouse.settings import DbSettings
 
 
 def fingerprint(settings: DbSettings) -> dict[str, object]:
@@ -131,21 +132,7 @@ def file_line_counts(run: Path) -> dict[str, int]:
             run / "analysis" / "classification" / "classification_summary.csv", newline=""
         ) as handle:
             classifications = sum(1 for _ in csv.DictReader(handle))
-    documents = sum(
-        1
-        for rel in (
-            "run_manifest.json",
-            "run_manifest.semantic.json",
-            "metadata_bundle.json",
-            "graph.json",
-            "results/index.json",
-            "analysis/classification/index.json",
-            "analysis/classification/manifest.json",
-            "analysis/contribution/index.json",
-            "analysis/contribution/manifests/cli/run_args.json",
-        )
-        if (run / rel).is_file()
-    )
+    documents = sum(1 for rel in DOCUMENTS.values() if (run / rel).is_file())
     return {
         "raw_entity_results": entity_lines,
         "raw_node_results": len(nodes),

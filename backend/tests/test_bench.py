@@ -12,7 +12,7 @@ from quality_compass.bench import (
     render_markdown,
     update_performance_doc,
 )
-from quality_compass.config import DbSettings
+from quality_compass.warehouse.settings import DbSettings
 
 
 def test_bench_small_preset_writes_results(pg_server: DbSettings, tmp_path: Path) -> None:

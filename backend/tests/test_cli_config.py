@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from quality_compass import __version__
-from quality_compass.config import external_settings
 from quality_compass.errors import ConfigError
+from quality_compass.warehouse.settings import external_settings
 
 
 def _qc(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

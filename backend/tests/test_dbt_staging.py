@@ -21,9 +21,9 @@ import psycopg
 import pytest
 
 from conftest import CONTAINER_RUN, Warehouse
-from quality_compass.config import DbSettings
-from quality_compass.dbt_runner import run_dbt
-from quality_compass.load import load_run
+from quality_compass.load.loader import load_run
+from quality_compass.warehouse.dbt_runner import run_dbt
+from quality_compass.warehouse.settings import DbSettings
 
 STAGING = "public_staging"
 INTERMEDIATE = "public_intermediate"

@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from quality_compass.embedded_db import EmbeddedPostgres
+from quality_compass.warehouse.embedded import EmbeddedPostgres
 
 
 @pytest.fixture(scope="module")

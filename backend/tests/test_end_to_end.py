@@ -27,7 +27,7 @@ from mart_expectations import (
     expected_signals,
     read_run,
 )
-from quality_compass.config import DbSettings
+from quality_compass.warehouse.settings import DbSettings
 
 E2E_SYNTHETIC = {
     "facilities": 30,
@@ -72,7 +72,8 @@ def qc(
 def pipeline_run(
     database_factory: Callable[[str], DbSettings], tmp_path_factory: pytest.TempPathFactory
 ) -> PipelineRun:
-    from quality_compass.generate import GenerateOptions, generate_run
+    from quality_compass.synth.generate.options import GenerateOptions
+    from quality_compass.synth.generate.run import generate_run
 
     settings = database_factory("qc_test_e2e")
     synthetic = generate_run(

@@ -21,15 +21,16 @@ import numpy as np
 import orjson
 import pytest
 
-from quality_compass.generate import (
+from quality_compass.needle import vocabulary
+from quality_compass.synth.generate.json_text import dumps_compact
+from quality_compass.synth.generate.options import (
     GenerateError,
     GenerateOptions,
     GenerateResult,
-    dumps_compact,
-    generate_run,
     parse_size,
 )
-from quality_compass.validate import validate_run
+from quality_compass.synth.generate.run import generate_run
+from quality_compass.synth.validate.run import validate_run
 
 BACKEND = Path(__file__).resolve().parents[1]
 REAL_RUN = BACKEND / "sample_runs" / "insight_graph" / "test_minimal" / "20260115110810"
@@ -38,17 +39,7 @@ FACILITY_MONTH = "losIndex__medicareId__dischargeMonth"
 SL_AGG = "losIndex__medicareId_vizientServiceLine__aggregate_time_period"
 SL_MONTH = "losIndex__medicareId_vizientServiceLine__dischargeMonth"
 DS_AGG = "losIndex__medicareId_dischargeStatus__aggregate_time_period"
-SIGNAL_TYPES = {
-    "suspect_data",
-    "sustained_excellence",
-    "improving_leader",
-    "baseline",
-    "emerging_risk",
-    "volatility_alert",
-    "recovering",
-    "chronic_underperformer",
-    "critical_trajectory",
-}
+SIGNAL_TYPES = set(vocabulary.SIGNAL_TYPES)
 
 
 def small(out: Path, **overrides: Any) -> GenerateOptions:
@@ -416,7 +407,9 @@ def test_same_seed_same_bytes_for_any_worker_count(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = generate_run(small(tmp_path / "a", facilities=25, workers=2))
-    monkeypatch.setattr("quality_compass.generate._BLOCK", 7)  # serialisation block size
+    monkeypatch.setattr(
+        "quality_compass.synth.generate.node_files.ENTITY_BLOCK", 7
+    )  # serialisation block size
     second = generate_run(small(tmp_path / "b", facilities=25, workers=1))
     assert _tree(first.run_dir) == _tree(second.run_dir)
     other = generate_run(small(tmp_path / "c", facilities=25, seed=8))

@@ -12,10 +12,12 @@ import pytest
 
 from conftest import CONTAINER_RUN, HOST_RUN
 from helpers import count_rows, file_line_counts, fingerprint, popen_qc, run_qc, scale_run
-from quality_compass.config import DbSettings
 from quality_compass.errors import QcError
-from quality_compass.load import LoadOptions, LoadRejected, list_runs, load_run
-from quality_compass.schemas import RAW_TABLE_NAMES
+from quality_compass.load.loader import load_run
+from quality_compass.load.report import LoadOptions, LoadRejected
+from quality_compass.load.runs import list_runs
+from quality_compass.warehouse.raw_schema import RAW_TABLE_NAMES
+from quality_compass.warehouse.settings import DbSettings
 
 AGG = "results/nodes/losIndex__medicareId__aggregate_time_period.jsonl"
 
@@ -326,7 +328,8 @@ def test_csv_fallback_yields_the_same_records_as_the_jsonl(
     same values for every field the CSV carries."""
     import shutil
 
-    from quality_compass.generate import GenerateOptions, generate_run
+    from quality_compass.synth.generate.options import GenerateOptions
+    from quality_compass.synth.generate.run import generate_run
 
     run = generate_run(
         GenerateOptions(

@@ -10,13 +10,15 @@ import orjson
 import pytest
 
 from quality_compass.errors import QcError
-from quality_compass.load import LoadOptions, LoadReport, load_run
-from quality_compass.records import classification_from_csv, parse_json
-from quality_compass.runs import resolve_run_dir
+from quality_compass.load.loader import load_run
+from quality_compass.load.records import classification_from_csv, parse_json
+from quality_compass.load.report import LoadOptions, LoadReport
+from quality_compass.needle.layout import CLASSIFICATION_CSV
+from quality_compass.needle.run_folder import resolve_run_dir
 
 AGG = "results/nodes/losIndex__medicareId__aggregate_time_period.jsonl"
 TEMPORAL = "results/nodes/losIndex__medicareId__dischargeMonth.jsonl"
-CSV = "analysis/classification/classification_summary.csv"
+CSV = CLASSIFICATION_CSV
 
 
 def _dry(run: Path) -> LoadReport:
@@ -396,7 +398,7 @@ def test_csv_mapping_has_the_jsonl_shape() -> None:
 
 
 def test_csv_dimension_columns_ignore_extra_fields() -> None:
-    from quality_compass.records import csv_dimension_columns
+    from quality_compass.load.records import csv_dimension_columns
 
     header = [
         "run_id",

@@ -24,7 +24,7 @@ from mart_expectations import (
     read_run,
     suppressed_count,
 )
-from quality_compass.dbt_runner import run_dbt
+from quality_compass.warehouse.dbt_runner import run_dbt
 
 MARTS = "public_marts"
 MART_MODELS = ("fct_signals", "fct_contributions", "dim_facilities", "dim_metrics")

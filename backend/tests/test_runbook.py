@@ -37,9 +37,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from quality_compass.config import DbSettings
-from quality_compass.dbt_runner import DbtResult, run_dbt
-from quality_compass.load import load_run
+from quality_compass.load.loader import load_run
+from quality_compass.warehouse.dbt_runner import DbtResult, run_dbt
+from quality_compass.warehouse.settings import DbSettings
 
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt"
 RUNBOOK_SYNTHETIC = {
@@ -101,7 +101,8 @@ def _count_signals(settings: DbSettings) -> int:
 def runbook(
     database_factory: Callable[[str], DbSettings], tmp_path_factory: pytest.TempPathFactory
 ) -> Runbook:
-    from quality_compass.generate import GenerateOptions, generate_run
+    from quality_compass.synth.generate.options import GenerateOptions
+    from quality_compass.synth.generate.run import generate_run
 
     settings = database_factory("qc_test_runbook")
     run_dir = generate_run(

@@ -14,8 +14,12 @@ from typing import Any
 import orjson
 import pytest
 
-from quality_compass.generate import GenerateOptions, GenerateResult, dumps_compact, generate_run
-from quality_compass.validate import Issue, Report, ValidateError, validate_run
+from quality_compass.needle.layout import CLASSIFICATION_JSONL
+from quality_compass.synth.generate.json_text import dumps_compact
+from quality_compass.synth.generate.options import GenerateOptions, GenerateResult
+from quality_compass.synth.generate.run import generate_run
+from quality_compass.synth.validate.report import Issue, Report, ValidateError
+from quality_compass.synth.validate.run import validate_run
 
 BACKEND = Path(__file__).resolve().parents[1]
 CONTAINER_RUN = BACKEND / "sample_runs" / "insight_graph" / "test_minimal" / "20260115110810"
@@ -26,7 +30,7 @@ SL_AGG = "losIndex__medicareId_vizientServiceLine__aggregate_time_period"
 AGG_FILE = f"results/nodes/{FACILITY_AGG}.jsonl"
 MONTH_FILE = f"results/nodes/{FACILITY_MONTH}.jsonl"
 CONTRIB_FILE = f"analysis/contribution/{SL_AGG}.losIndex.jsonl"
-CLASS_FILE = "analysis/classification/classifications.jsonl"
+CLASS_FILE = CLASSIFICATION_JSONL
 
 
 @pytest.fixture(scope="module")

@@ -36,12 +36,15 @@ import psycopg
 from psycopg import sql
 
 from quality_compass import __version__
-from quality_compass.config import DbSettings, backend_dir, qc_home, sample_runs_dir
-from quality_compass.db import connect, ping
-from quality_compass.dbt_runner import run_dbt
 from quality_compass.errors import QcError
-from quality_compass.load import COPY_CHUNK, LoadOptions, _escape, load_run
-from quality_compass.runs import inventory
+from quality_compass.load.copy_writer import COPY_CHUNK, escape_copy_text
+from quality_compass.load.loader import load_run
+from quality_compass.load.report import LoadOptions
+from quality_compass.needle.run_folder import inventory
+from quality_compass.paths import backend_dir, qc_home, sample_runs_dir
+from quality_compass.warehouse.connection import connect, ping
+from quality_compass.warehouse.dbt_runner import run_dbt
+from quality_compass.warehouse.settings import DbSettings
 
 SIZES: dict[str, int | None] = {"S": None, "M": 100_000_000, "L": 1_000_000_000}
 BENCH_SEED = 1234
@@ -117,8 +120,12 @@ class PeakRss:
 
 
 def jsonl_files(run_dir: Path) -> list[Path]:
-    inv = inventory(run_dir)
-    return [f.path for f in inv.files if f.kind in ("node", "contribution", "classification_jsonl")]
+    run_inventory = inventory(run_dir)
+    return [
+        f.path
+        for f in run_inventory.files
+        if f.kind in ("node", "contribution", "classification_jsonl")
+    ]
 
 
 def bare_copy(settings: DbSettings, files: list[Path]) -> tuple[float, int, int]:
@@ -142,7 +149,7 @@ def bare_copy(settings: DbSettings, files: list[Path]) -> tuple[float, int, int]
                         if not line:
                             continue
                         lines += 1
-                        buffer += _escape(line) + b"\n"
+                        buffer += escape_copy_text(line) + b"\n"
                         if len(buffer) >= COPY_CHUNK:
                             copy.write(bytes(buffer))
                             buffer = bytearray()
@@ -177,7 +184,8 @@ def bench_run_dir(size: str, regenerate: bool = False) -> tuple[Path, float | No
     target = SIZES[size]
     if target is None:
         return sample_runs_dir() / "insight_graph" / "test_minimal" / "20260115110810", None
-    from quality_compass.generate import GenerateOptions, generate_run
+    from quality_compass.synth.generate.options import GenerateOptions
+    from quality_compass.synth.generate.run import generate_run
 
     root = qc_home() / "bench" / "runs" / f"{size}-{BENCH_SEED}"
     marker = root / ".complete"

@@ -1,20 +1,24 @@
-"""End-to-end jobs: ``qc pipeline`` (load → seed → build → freshness → summary) and ``qc demo``."""
+"""End-to-end jobs: ``qc pipeline`` (load → seed → build → freshness → summary) and ``qc demo``.
+
+The jobs report their progress to a ``PipelineObserver`` (the CLI draws it on the
+terminal, ``cli/output.py``); the numbers of the closing summary come from the queries
+at the end of this module.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from rich.console import Console
-from rich.table import Table
-
-from quality_compass.config import DbSettings, qc_home, sample_runs_dir
-from quality_compass.db import connect, ping, resolve_settings
-from quality_compass.dbt_runner import DbtResult, run_dbt
 from quality_compass.errors import QcError
-from quality_compass.load import LoadOptions, LoadReport, load_run
+from quality_compass.load.loader import load_run
+from quality_compass.load.report import LoadOptions, LoadReport
+from quality_compass.paths import qc_home, sample_runs_dir
+from quality_compass.warehouse.connection import connect, ping, resolve_settings
+from quality_compass.warehouse.dbt_runner import DbtResult, run_dbt
+from quality_compass.warehouse.settings import DbSettings
 
 MARTS_SCHEMA = "public_marts"
 MARTS = ("fct_signals", "fct_contributions", "dim_facilities", "dim_metrics")
@@ -29,6 +33,20 @@ DEMO_MONTHS = 12
 DEMO_SEED = 20260115
 DEMO_RUN_ID = "20260201090000"
 DEMO_GRAPH = "demo_synthetic"
+
+
+class PipelineObserver(Protocol):
+    """What a pipeline run tells its caller, in this order."""
+
+    def connected(self, settings: DbSettings, server_version: str) -> None: ...
+
+    def step(self, title: str) -> None: ...
+
+    def loaded(self, report: LoadReport) -> None: ...
+
+    def finished(self, settings: DbSettings, result: PipelineResult) -> None: ...
+
+    def empty_mart(self, table: str, reason: str) -> None: ...
 
 
 @dataclass
@@ -47,7 +65,8 @@ def sample_run_dirs() -> list[Path]:
 
 def demo_synthetic_run() -> Path:
     """Generate (once; cached under .qc/) the demo's complete synthetic run."""
-    from quality_compass.generate import GenerateOptions, generate_run
+    from quality_compass.synth.generate.options import GenerateOptions
+    from quality_compass.synth.generate.run import generate_run
 
     out = qc_home() / "demo_runs"
     run_dir = out / DEMO_GRAPH / DEMO_RUN_ID
@@ -69,7 +88,7 @@ def demo_synthetic_run() -> Path:
 
 def run_pipeline(
     run_dirs: list[Path],
-    console: Console,
+    observer: PipelineObserver,
     *,
     settings: DbSettings | None = None,
     load_options: LoadOptions | None = None,
@@ -86,54 +105,41 @@ def run_pipeline(
     """
     started = time.perf_counter()
     settings = settings or resolve_settings()
-    version = ping(settings)
-    console.print(
-        f"[bold]database[/]: {settings.database} at {settings.where} (PostgreSQL {version})"
-    )
+    observer.connected(settings, ping(settings))
     result = PipelineResult()
     for run_dir in run_dirs:
-        console.rule(f"load {run_dir}")
+        observer.step(f"load {run_dir}")
         report = load_run(run_dir, settings, load_options)
         result.loads.append(report)
-        for warning in report.warnings:
-            console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
-        console.print(
-            f"loaded {report.graph_name}/{report.run_id}: "
-            + ", ".join(f"{table} {rows:,}" for table, rows in report.rows.items())
-            + f" ({report.seconds:.1f} s)"
-        )
+        observer.loaded(report)
     target_args = ["--target", target] if target else []
     for step, args in (
         ("seed", ["seed", *target_args]),
         ("build", ["build", *target_args]),
         ("freshness", ["source", "freshness", *target_args]),
     ):
-        console.rule(f"dbt {' '.join(args)}")
+        observer.step(f"dbt {' '.join(args)}")
         result.dbt[step] = run_dbt(args, settings)
     result.mart_rows = mart_row_counts(settings)
     empty = [name for name, rows in result.mart_rows.items() if rows <= 0]
     result.seconds = time.perf_counter() - started
-    print_summary(settings, console, result)
+    observer.finished(settings, result)
     if empty and require_every_mart:
         raise QcError(f"the build left empty marts: {', '.join(empty)}")
     for name in empty:
-        console.print(
-            f"[yellow]warning:[/] {MARTS_SCHEMA}.{name} is empty{_EMPTY_REASONS.get(name, '')}"
-        )
+        observer.empty_mart(f"{MARTS_SCHEMA}.{name}", _EMPTY_REASONS.get(name, ""))
     return result
 
 
-def run_demo(console: Console) -> PipelineResult:
+def run_demo(observer: PipelineObserver) -> PipelineResult:
     """The main job on the embedded default: sample runs + a synthetic run, built end to end."""
     settings = resolve_settings()
     ping(settings)  # fail fast, before generating the synthetic run
     runs = [*sample_run_dirs(), demo_synthetic_run()]
-    return run_pipeline(runs, console, settings=settings, require_every_mart=True)
+    return run_pipeline(runs, observer, settings=settings, require_every_mart=True)
 
 
-def _query(settings: DbSettings, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    with connect(settings) as conn:
-        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+# -- the summary's numbers ---------------------------------------------------------------------
 
 
 def mart_row_counts(settings: DbSettings) -> dict[str, int]:
@@ -147,88 +153,61 @@ def mart_row_counts(settings: DbSettings) -> dict[str, int]:
             if not exists or not exists[0]:
                 counts[mart] = -1
                 continue
-            row = conn.execute(f"select count(*) from {MARTS_SCHEMA}.{mart}").fetchone()  # type: ignore[arg-type]
+            row = conn.execute(f"select count(*) from {MARTS_SCHEMA}.{mart}").fetchone()
             counts[mart] = int(row[0]) if row else 0
     return counts
 
 
-def print_summary(settings: DbSettings, console: Console, result: PipelineResult) -> None:
-    console.rule("summary")
-    marts = Table(title="marts")
-    marts.add_column("table")
-    marts.add_column("rows", justify="right")
-    for name, rows in result.mart_rows.items():
-        marts.add_row(f"{MARTS_SCHEMA}.{name}", "missing" if rows < 0 else f"{rows:,}")
-    console.print(marts)
-    if result.mart_rows.get("fct_signals", 0) > 0:
-        by_type = Table(title="signals by type and severity (all loaded runs)")
-        for column in ("signal type", "Critical", "High", "Moderate", "Watch", "none", "total"):
-            by_type.add_column(column, justify="left" if column == "signal type" else "right")
-        type_rows = _query(
-            settings,
-            f"""
-            select coalesce(signal_type, '(unclassified)'),
-                   count(*) filter (where severity = 'Critical'),
-                   count(*) filter (where severity = 'High'),
-                   count(*) filter (where severity = 'Moderate'),
-                   count(*) filter (where severity = 'Watch'),
-                   count(*) filter (where severity is null),
-                   count(*)
-            from {MARTS_SCHEMA}.fct_signals
-            group by 1
-            order by 7 desc
-            """,
-        )
-        for row in type_rows:
-            by_type.add_row(str(row[0]), *(f"{v:,}" for v in row[1:]))
-        console.print(by_type)
-        top = Table(title="top signals (highest classification severity)")
-        for column in (
-            "run",
-            "facility",
-            "metric",
-            "group",
-            "signal type",
-            "severity",
-            "z",
-            "anomaly",
-        ):
-            top.add_column(column)
-        top_rows = _query(
-            settings,
-            f"""
-            select run_id, facility_id, metric_id, coalesce(group_value, ''), signal_type,
-                   signal_severity, round(simple_zscore::numeric, 2), anomaly_classification
-            from {MARTS_SCHEMA}.fct_signals
-            where signal_severity is not null
-            order by signal_severity desc, abs(simple_zscore) desc nulls last, signal_id
-            limit 10
-            """,
-        )
-        for row in top_rows:
-            top.add_row(*("" if v is None else str(v) for v in row))
-        console.print(top)
-    if result.mart_rows.get("fct_contributions", 0) > 0:
-        contributions = Table(title="contributions by child node and metric")
-        for column in ("child node", "metric", "records", "positive", "negative", "avg weight"):
-            contributions.add_column(
-                column, justify="left" if column in ("child node", "metric") else "right"
-            )
-        contribution_rows = _query(
-            settings,
-            f"""
-            select child_node_id, metric_id, count(*),
-                   count(*) filter (where contribution_direction = 'positive'),
-                   count(*) filter (where contribution_direction = 'negative'),
-                   round(avg(contribution_weight)::numeric, 5)
-            from {MARTS_SCHEMA}.fct_contributions
-            group by 1, 2
-            order by 1, 2
-            """,
-        )
-        for row in contribution_rows:
-            contributions.add_row(
-                str(row[0]), str(row[1]), *(f"{v:,}" for v in row[2:5]), str(row[5])
-            )
-        console.print(contributions)
-    console.print(f"pipeline finished in {result.seconds:.1f} s")
+def _query(settings: DbSettings, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with connect(settings) as conn:
+        return conn.execute(query, params).fetchall()
+
+
+def signals_by_type(settings: DbSettings) -> list[tuple[Any, ...]]:
+    """Per signal type: counts per severity (Critical, High, Moderate, Watch, none) and total."""
+    return _query(
+        settings,
+        f"""
+        select coalesce(signal_type, '(unclassified)'),
+               count(*) filter (where severity = 'Critical'),
+               count(*) filter (where severity = 'High'),
+               count(*) filter (where severity = 'Moderate'),
+               count(*) filter (where severity = 'Watch'),
+               count(*) filter (where severity is null),
+               count(*)
+        from {MARTS_SCHEMA}.fct_signals
+        group by 1
+        order by 7 desc
+        """,
+    )
+
+
+def top_signals(settings: DbSettings) -> list[tuple[Any, ...]]:
+    """The ten signals of highest classification severity."""
+    return _query(
+        settings,
+        f"""
+        select run_id, facility_id, metric_id, coalesce(group_value, ''), signal_type,
+               signal_severity, round(simple_zscore::numeric, 2), anomaly_classification
+        from {MARTS_SCHEMA}.fct_signals
+        where signal_severity is not null
+        order by signal_severity desc, abs(simple_zscore) desc nulls last, signal_id
+        limit 10
+        """,
+    )
+
+
+def contributions_by_child(settings: DbSettings) -> list[tuple[Any, ...]]:
+    """Per child node and metric: records, positive, negative and the mean weight."""
+    return _query(
+        settings,
+        f"""
+        select child_node_id, metric_id, count(*),
+               count(*) filter (where contribution_direction = 'positive'),
+               count(*) filter (where contribution_direction = 'negative'),
+               round(avg(contribution_weight)::numeric, 5)
+        from {MARTS_SCHEMA}.fct_contributions
+        group by 1, 2
+        order by 1, 2
+        """,
+    )

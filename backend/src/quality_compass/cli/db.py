@@ -1,0 +1,93 @@
+"""``qc db start / stop / status / env``: the embedded PostgreSQL server."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import typer
+
+from quality_compass.cli._app import handle_errors, out_console
+from quality_compass.warehouse.settings import DbSettings
+
+db_app = typer.Typer(
+    help="The embedded PostgreSQL server (used when DBT_POSTGRES_HOST is unset).",
+    no_args_is_help=True,
+)
+
+
+def _prepare_raw_schema(settings: DbSettings) -> None:
+    """Create the (empty) raw tables, so dbt can build and test before the first load."""
+    from quality_compass import __version__
+    from quality_compass.warehouse.connection import connect
+    from quality_compass.warehouse.raw_schema import ensure_schema
+
+    with connect(settings) as conn:
+        ensure_schema(conn, __version__)
+
+
+@db_app.command("start")
+@handle_errors
+def db_start() -> None:
+    """Start the embedded server (or reuse the running one) and create the database."""
+    from quality_compass.warehouse.embedded import EmbeddedPostgres
+    from quality_compass.warehouse.settings import database_name
+
+    server = EmbeddedPostgres()
+    settings = server.start(database_name())
+    _prepare_raw_schema(settings)
+    status = server.status()
+    out_console.print(status.describe())
+    out_console.print(f"  database: {settings.database}")
+
+
+@db_app.command("stop")
+@handle_errors
+def db_stop() -> None:
+    """Stop the embedded server cleanly."""
+    from quality_compass.warehouse.embedded import EmbeddedPostgres
+
+    stopped = EmbeddedPostgres().stop()
+    out_console.print(
+        "embedded PostgreSQL stopped" if stopped else "embedded PostgreSQL was not running"
+    )
+
+
+@db_app.command("status")
+@handle_errors
+def db_status() -> None:
+    """Show whether the embedded server runs, where its data and socket are.
+
+    Exits 0 when it runs, 3 when it is stopped.
+    """
+    from quality_compass.warehouse.embedded import EmbeddedPostgres
+    from quality_compass.warehouse.settings import external_settings
+
+    status = EmbeddedPostgres().status()
+    out_console.print(status.describe())
+    external = external_settings()
+    if external is not None and external.host != str(status.socket_dir):
+        out_console.print(
+            f"note: DBT_POSTGRES_HOST is set; qc uses the external server {external.where}"
+        )
+    if not status.running:
+        raise typer.Exit(3)
+
+
+@db_app.command("env")
+@handle_errors
+def db_env() -> None:
+    """Print shell exports for the database; use as: eval "$(uv run qc db env)".
+
+    Starts the embedded server when DBT_POSTGRES_HOST is unset, so that every plain dbt
+    command (dbt debug, dbt build, ...) then runs against it.
+    """
+    from quality_compass.warehouse.connection import resolve_settings
+
+    settings = resolve_settings(start_embedded=True)
+    if settings.embedded:
+        _prepare_raw_schema(settings)
+    for key, value in settings.dbt_env().items():
+        sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
+    if not settings.sslmode:
+        sys.stdout.write("unset DBT_POSTGRES_SSLMODE\n")
