@@ -40,7 +40,8 @@ def parse_json(data: bytes) -> tuple[Any, bytes | None]:
 
     ``payload`` is None when ``data`` can be stored as is, or the compact re-serialised
     text when it had to be repaired (``NaN``/``Infinity`` tokens become ``null``, which is
-    what the format means by a missing number and what ``jsonb`` can store).
+    what the format means by a missing number and what ``jsonb`` can store). Both paths
+    refuse a ``\\u0000`` escape (``jsonb`` cannot store NUL).
     """
     try:
         value = orjson.loads(data)
@@ -48,13 +49,25 @@ def parse_json(data: bytes) -> tuple[Any, bytes | None]:
         if any(token in data for token in _NON_FINITE):
             try:
                 value = json.loads(data, parse_constant=_non_finite_to_null)
-                return value, orjson.dumps(value)
+                payload = orjson.dumps(value)
             except (ValueError, TypeError, orjson.JSONEncodeError):
                 pass
+            else:
+                _refuse_nul(data)
+                return value, payload
         raise LineError(f"invalid JSON ({_short(exc)})") from None
-    if b"\\u0000" in data:
-        raise LineError("contains a \\u0000 (NUL) character, which PostgreSQL jsonb cannot store")
+    _refuse_nul(data)
     return value, None
+
+
+#: A ``\\u0000`` escape: preceded by an even number of backslashes (``\\\\u0000`` is an
+#: escaped backslash followed by the text ``u0000``, which ``jsonb`` stores fine).
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _refuse_nul(data: bytes) -> None:
+    if b"\\u0000" in data and _NUL_ESCAPE.search(data):
+        raise LineError("contains a \\u0000 (NUL) character, which PostgreSQL jsonb cannot store")
 
 
 def error_line(message: str) -> int | None:
