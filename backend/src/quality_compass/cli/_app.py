@@ -13,6 +13,7 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from quality_compass import __version__
 from quality_compass.errors import QcError
@@ -21,8 +22,18 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 # Outside a terminal (CI logs, pipes) rich would wrap tables at 80 columns; use 160.
-err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
-out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+# Markup and emoji codes are off: strings (paths, run ids, graph names, any text from a run)
+# print as plain text, also inside tables. Styles are applied with rich.text.Text.
+err_console = Console(
+    stderr=True,
+    highlight=False,
+    markup=False,
+    emoji=False,
+    width=None if sys.stderr.isatty() else 160,
+)
+out_console = Console(
+    highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else 160
+)
 
 app = typer.Typer(
     name="qc",
@@ -42,11 +53,15 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except QcError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
+            err_console.print(
+                Text.assemble(("error:", "bold red"), " ", exc.message), soft_wrap=True
+            )
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err_console.print(
-                "[bold red]interrupted[/]: nothing was changed by the interrupted step"
+                Text.assemble(
+                    ("interrupted", "bold red"), ": nothing was changed by the interrupted step"
+                )
             )
             raise typer.Exit(130) from None
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from quality_compass.cli._app import err_console, handle_errors, out_console
 
@@ -74,7 +75,7 @@ def load(
             settings,
             options,
             progress_factory=factory,
-            notify=lambda message: err_console.print(f"[yellow]{message}[/]"),
+            notify=lambda message: err_console.print(Text(message, style="yellow"), soft_wrap=True),
         )
     print_load_report(report, out_console, err_console)
     if dry_run and report.status != "valid":
@@ -103,5 +104,6 @@ def runs_drop(
 
     drop_runs(resolve_settings(), run_id)
     out_console.print(
-        f"run {run_id} dropped; rebuild the marts with `dbt build` to remove it downstream"
+        f"run {run_id} dropped; rebuild the marts with `dbt build` to remove it downstream",
+        soft_wrap=True,
     )

@@ -19,6 +19,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from quality_compass.load.report import LoadReport
 from quality_compass.load.runs import LoadedRun
@@ -68,11 +69,16 @@ def progress_factory(console: Console) -> Iterator[Callable[[int], Callable[[int
             progress.stop()
 
 
+def labelled(label: str, style: str, message: str) -> Text:
+    """``label: message`` with the label styled and the message as plain text (never markup)."""
+    return Text.assemble((f"{label}:", style), " ", message)
+
+
 def print_load_report(report: LoadReport, out: Console, err: Console) -> None:
     for warning in report.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        err.print(labelled("warning", "yellow", warning), soft_wrap=True)
     if report.dry_run:
-        files = Table(title=f"dry run: {report.graph_name}/{report.run_id} (nothing written)")
+        files = Table(title=Text(f"dry run: {report.graph_name}/{report.run_id} (nothing written)"))
         files.add_column("file")
         files.add_column("table")
         files.add_column("lines", justify="right")
@@ -81,11 +87,16 @@ def print_load_report(report: LoadReport, out: Console, err: Console) -> None:
         files.add_column("bytes", justify="right")
         for f in report.files:
             files.add_row(
-                f.rel, f.table, f"{f.lines:,}", f"{f.rows:,}", f"{f.rejects:,}", f"{f.bytes:,}"
+                Text(f.rel),
+                f.table,
+                f"{f.lines:,}",
+                f"{f.rows:,}",
+                f"{f.rejects:,}",
+                f"{f.bytes:,}",
             )
         out.print(files)
         for reject in report.rejects[:20]:
-            err.print(f"[red]reject:[/] {reject}", soft_wrap=True, markup=True, highlight=False)
+            err.print(labelled("reject", "red", str(reject)), soft_wrap=True)
         verdict = (
             "valid" if report.status == "valid" else f"INVALID ({report.reject_count} reject(s))"
         )
@@ -93,7 +104,9 @@ def print_load_report(report: LoadReport, out: Console, err: Console) -> None:
             f"{len(report.files)} files, {report.bytes / 1e6:.1f} MB, {report.seconds:.1f} s: {verdict}"
         )
         return
-    table = Table(title=f"loaded run {report.graph_name}/{report.run_id} (load {report.load_id})")
+    table = Table(
+        title=Text(f"loaded run {report.graph_name}/{report.run_id} (load {report.load_id})")
+    )
     table.add_column("table")
     table.add_column("files", justify="right")
     table.add_column("rows", justify="right")
@@ -106,14 +119,17 @@ def print_load_report(report: LoadReport, out: Console, err: Console) -> None:
     out.print(table)
     if report.reject_count:
         err.print(
-            f"[yellow]{report.reject_count} line(s) rejected and stored in raw_load_rejects[/]"
+            Text(
+                f"{report.reject_count} line(s) rejected and stored in raw_load_rejects",
+                style="yellow",
+            )
         )
     replaced = f"; replaced load {report.replaced_load_id}" if report.replaced_load_id else ""
     out.print(
         f"{report.bytes / 1e6:.1f} MB in {report.seconds:.1f} s ({report.mb_per_s:.1f} MB/s){replaced}"
     )
     if report.pruned:
-        out.print(f"pruned older runs: {', '.join(report.pruned)}")
+        out.print(Text(f"pruned older runs: {', '.join(report.pruned)}"))
 
 
 def print_runs(runs: list[LoadedRun], out: Console) -> None:
@@ -135,8 +151,8 @@ def print_runs(runs: list[LoadedRun], out: Console) -> None:
     for run in runs:
         rows = run.rows_by_table
         table.add_row(
-            run.run_id,
-            run.graph_name or "",
+            Text(run.run_id),
+            Text(run.graph_name or ""),
             str(run.load_id),
             run.loaded_at.strftime("%Y-%m-%d %H:%M:%S"),
             f"{rows.get('raw_entity_results', 0):,}",
@@ -158,7 +174,10 @@ class ConsolePipelineObserver:
 
     def connected(self, settings: DbSettings, server_version: str) -> None:
         self.console.print(
-            f"[bold]database[/]: {settings.database} at {settings.where} (PostgreSQL {server_version})"
+            Text.assemble(
+                ("database", "bold"),
+                f": {settings.database} at {settings.where} (PostgreSQL {server_version})",
+            )
         )
 
     def step(self, title: str) -> None:
@@ -166,18 +185,20 @@ class ConsolePipelineObserver:
 
     def loaded(self, report: LoadReport) -> None:
         for warning in report.warnings:
-            self.console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+            self.console.print(labelled("warning", "yellow", warning), soft_wrap=True)
         self.console.print(
-            f"loaded {report.graph_name}/{report.run_id}: "
-            + ", ".join(f"{table} {rows:,}" for table, rows in report.rows.items())
-            + f" ({report.seconds:.1f} s)"
+            Text(
+                f"loaded {report.graph_name}/{report.run_id}: "
+                + ", ".join(f"{table} {rows:,}" for table, rows in report.rows.items())
+                + f" ({report.seconds:.1f} s)"
+            )
         )
 
     def finished(self, settings: DbSettings, result: PipelineResult) -> None:
         print_pipeline_summary(settings, self.console, result)
 
     def empty_mart(self, table: str, reason: str) -> None:
-        self.console.print(f"[yellow]warning:[/] {table} is empty{reason}")
+        self.console.print(labelled("warning", "yellow", f"{table} is empty{reason}"))
 
 
 def print_pipeline_summary(settings: DbSettings, console: Console, result: PipelineResult) -> None:
@@ -201,7 +222,7 @@ def _signals_by_type_table(settings: DbSettings) -> Table:
     for column in ("signal type", "Critical", "High", "Moderate", "Watch", "none", "total"):
         table.add_column(column, justify="left" if column == "signal type" else "right")
     for row in signals_by_type(settings):
-        table.add_row(str(row[0]), *(f"{v:,}" for v in row[1:]))
+        table.add_row(Text(str(row[0])), *(f"{v:,}" for v in row[1:]))
     return table
 
 
@@ -210,7 +231,7 @@ def _top_signals_table(settings: DbSettings) -> Table:
     for column in ("run", "facility", "metric", "group", "signal type", "severity", "z", "anomaly"):
         table.add_column(column)
     for row in top_signals(settings):
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(Text("" if v is None else str(v)) for v in row))
     return table
 
 
@@ -219,7 +240,9 @@ def _contributions_table(settings: DbSettings) -> Table:
     for column in ("child node", "metric", "records", "positive", "negative", "avg weight"):
         table.add_column(column, justify="left" if column in ("child node", "metric") else "right")
     for row in contributions_by_child(settings):
-        table.add_row(str(row[0]), str(row[1]), *(f"{v:,}" for v in row[2:5]), str(row[5]))
+        table.add_row(
+            Text(str(row[0])), Text(str(row[1])), *(f"{v:,}" for v in row[2:5]), str(row[5])
+        )
     return table
 
 
@@ -227,7 +250,7 @@ def _contributions_table(settings: DbSettings) -> Table:
 
 
 def print_generate_result(result: GenerateResult, out: Console) -> None:
-    out.print(f"[bold]run[/]: {result.run_dir}")
+    out.print(Text.assemble(("run", "bold"), f": {result.run_dir}"))
     out.print(
         f"  {result.facilities} facilities, {result.nodes} nodes, {result.edges} edges, "
         f"{result.files} files"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from quality_compass.cli._app import err_console, handle_errors, out_console
 
@@ -144,7 +145,9 @@ def validate(
     if report.errors:
         if not as_json:
             err_console.print(
-                f"[bold red]invalid run[/]: {report.errors} error(s) in {run_dir}",
+                Text.assemble(
+                    ("invalid run", "bold red"), f": {report.errors} error(s) in {run_dir}"
+                ),
                 soft_wrap=True,
             )
         raise typer.Exit(1)
