@@ -21,6 +21,7 @@ from quality_compass.load.report import (
     Reject,
 )
 from quality_compass.needle.conventions import BOM
+from quality_compass.needle.run_files import open_run_file
 from quality_compass.needle.run_folder import RunFile
 
 #: Progress is reported after at least this many bytes.
@@ -69,10 +70,7 @@ class FileReader:
     def lines(self, run_file: RunFile, stats: FileStats) -> Iterator[tuple[int, bytes]]:
         """Non-blank lines with their 1-based physical numbers; BOM and CR tolerated."""
         pending = 0
-        try:
-            handle = open(run_file.path, "rb")  # noqa: SIM115 - closed below, read errors reported
-        except OSError as exc:
-            raise QcError(f"cannot read {run_file.rel}: {exc.strerror}") from None
+        handle = open_run_file(run_file.path, run_file.rel, run_file.identity)
         with handle:
             number = 0
             try:
@@ -96,7 +94,8 @@ class FileReader:
     def read_whole(self, run_file: RunFile, stats: FileStats) -> bytes:
         """A small file (or a legacy node file) at once, BOM removed."""
         try:
-            data = run_file.path.read_bytes().removeprefix(BOM)
+            with open_run_file(run_file.path, run_file.rel, run_file.identity) as handle:
+                data = handle.read().removeprefix(BOM)
         except OSError as exc:
             raise QcError(f"cannot read {run_file.rel}: {exc.strerror}") from None
         self.progress(len(data))

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import orjson
 
-from quality_compass.errors import QcError
 from quality_compass.load.copy_writer import copy_field, escape_copy_text
 from quality_compass.load.file_reader import FileReader
 from quality_compass.load.records import (
@@ -38,6 +38,7 @@ from quality_compass.load.report import (
 from quality_compass.needle.conventions import is_aggregate_node
 from quality_compass.needle.documents import taxonomy_dimensions
 from quality_compass.needle.layout import split_contribution_name
+from quality_compass.needle.run_files import open_run_file
 from quality_compass.needle.run_folder import RunFile, RunInventory
 from quality_compass.needle.vocabulary import CSV_REQUIRED
 from quality_compass.warehouse.raw_schema import RAW_TABLES, RawTable
@@ -292,11 +293,8 @@ class RunScanner:
     def _classification_csv(self, run_file: RunFile) -> Iterator[bytes]:
         stats = self.reader.stats(run_file, "raw_classifications")
         rel = copy_field(run_file.rel)
-        try:
-            handle = open(run_file.path, encoding="utf-8-sig", newline="")  # noqa: SIM115
-        except OSError as exc:
-            raise QcError(f"cannot read {run_file.rel}: {exc.strerror}") from None
-        with handle:
+        binary = open_run_file(run_file.path, run_file.rel, run_file.identity)
+        with io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
             header = self._csv_header(reader, stats)
             if header is None:

@@ -14,12 +14,18 @@ import orjson
 
 from quality_compass.needle.conventions import BOM, parse_timestamp
 from quality_compass.needle.layout import METADATA_BUNDLE, RUN_MANIFEST
+from quality_compass.needle.run_files import open_regular
 
 
 def read_json_document(path: Path) -> Any:
-    """Parse a small metadata document; None when absent or unparsable (the load reports it)."""
+    """Parse a small metadata document; None when absent or unparsable (the load reports it).
+
+    Anything that is not a regular file (a FIFO, a device) raises ``UnsafeRunFile`` instead
+    of being read: it could block forever or never end.
+    """
     try:
-        return orjson.loads(path.read_bytes().removeprefix(BOM))
+        with open_regular(path) as handle:
+            return orjson.loads(handle.read().removeprefix(BOM))
     except (OSError, orjson.JSONDecodeError):
         return None
 

@@ -10,6 +10,11 @@ import re
 
 #: A run folder's name: its run id, ``YYYYMMDDHHMMSS`` (§2.2).
 RUN_ID_PATTERN = re.compile(r"^\d{14}$")
+#: What the loader accepts as a run id (the folder name): the format treats the id as an
+#: opaque key (§2.2), so any short ASCII name of letters, digits, '.', '_' and '-' that
+#: starts with a letter or digit. It never holds a quote, a backslash, a space, a slash or
+#: a control character, so it is safe in file names, SQL literals and terminal output.
+VALID_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 RUN_MANIFEST = "run_manifest.json"
 RUN_MANIFEST_SEMANTIC = "run_manifest.semantic.json"

@@ -8,7 +8,7 @@ A run lives at ``<runs_root>/<graph_name>/<run_id>/``. The folder name is the ru
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,30 @@ from quality_compass.needle.layout import (
     EXPECTED_DOCUMENTS,
     NODES_DIR,
     RUN_ID_PATTERN,
+    VALID_RUN_ID,
 )
+from quality_compass.needle.run_files import FileIdentity, inspect_run_path
 
 
 class RunNotFound(QcError):
     exit_code = 2
+
+
+class InvalidRunId(QcError):
+    """A run folder whose name cannot be a run id."""
+
+    exit_code = 2
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` when it is a valid run id, else ``InvalidRunId`` saying what is allowed."""
+    if not VALID_RUN_ID.fullmatch(run_id):
+        raise InvalidRunId(
+            f"invalid run id {run_id!r} (the run folder's name): a run id is 1 to 128 ASCII "
+            "letters, digits, '.', '_' or '-', starting with a letter or digit "
+            "(e.g. 20260115110810); rename the folder"
+        )
+    return run_id
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,7 @@ class RunFile:
     expected_rows: int | None = (
         None  # declared by an index (contribution row_count, classification total)
     )
+    identity: FileIdentity | None = None  # the inspected regular file (needle/run_files.py)
 
 
 @dataclass
@@ -77,6 +97,18 @@ def find_latest(graph_dir: Path) -> Path:
     return max(standard or candidates, key=lambda p: p.name)
 
 
+def _relative_run_path(insight_graph_run: str) -> Path:
+    """``GRAPH/RUN_ID`` as a path that stays under the runs root (no ``..``, not absolute)."""
+    relative = Path(insight_graph_run.strip())
+    if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+        raise QcError(
+            f"--insight-graph-run {insight_graph_run!r} must name GRAPH/RUN_ID under --runs-root "
+            "(a relative path without '..')",
+            exit_code=2,
+        )
+    return relative
+
+
 def resolve_run_dir(
     run_dir: Path | None,
     runs_root: Path | None = None,
@@ -100,7 +132,7 @@ def resolve_run_dir(
                 "(or the RUNS_ROOT and INSIGHT_GRAPH_RUN variables)",
                 exit_code=2,
             )
-        target = runs_root / insight_graph_run.strip("/")
+        target = runs_root / _relative_run_path(insight_graph_run)
         if latest:
             graph_dir = target if not _is_run_folder(target) else target.parent
             return find_latest(graph_dir)
@@ -116,38 +148,50 @@ def resolve_run_dir(
     return run_dir
 
 
-def _file(kind: str, path: Path, run_dir: Path, **extra: Any) -> RunFile:
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise QcError(f"cannot read {path}: {exc.strerror}") from None
-    if not os.access(path, os.R_OK):
-        raise QcError(f"cannot read {path}: permission denied")
+def _file(kind: str, path: Path, run_dir: Path, **extra: Any) -> RunFile | None:
+    """The run file at ``path`` (None when absent); unsafe paths raise (needle/run_files.py)."""
+    identity = inspect_run_path(path, run_dir)
+    if identity is None:
+        return None
+    if not os.access(identity.real_path, os.R_OK):
+        raise QcError(f"cannot read {path.relative_to(run_dir).as_posix()}: permission denied")
     return RunFile(
-        kind=kind, path=path, rel=path.relative_to(run_dir).as_posix(), size=size, **extra
+        kind=kind,
+        path=path,
+        rel=path.relative_to(run_dir).as_posix(),
+        size=identity.size,
+        identity=identity,
+        **extra,
     )
 
 
-def _refuse_unreadable(folder: Path, run_dir: Path) -> None:
-    """A data file that exists but cannot be opened (broken link, not a regular file) is an error."""
+def _data_files(folder: Path, run_dir: Path, suffix: str) -> list[RunFile]:
+    """Every ``*<suffix>`` entry of a folder as a run file, sorted; unsafe entries raise.
+
+    An entry with the suffix that is not a regular file inside the run folder (a FIFO, a
+    folder, a link leading outside or nowhere) is an error, never silently skipped.
+    """
     if not folder.is_dir():
-        return
-    for entry in folder.iterdir():
-        if entry.suffix in (".jsonl", ".json") and not entry.is_file():
-            reason = "broken symbolic link" if entry.is_symlink() else "not a regular file"
-            raise QcError(f"cannot read {entry.relative_to(run_dir).as_posix()}: {reason}")
+        return []
+    found: list[RunFile] = []
+    for entry in sorted(folder.iterdir()):
+        if entry.suffix != suffix:
+            continue
+        run_file = _file("", entry, run_dir)
+        if run_file is not None:
+            found.append(run_file)
+    return found
 
 
 def inventory(run_dir: Path) -> RunInventory:
     """List the files of a run folder that the loader reads, and what is missing."""
     run_dir = run_dir.resolve()
-    found = RunInventory(run_dir=run_dir, run_id=run_dir.name, graph_name=run_dir.parent.name)
+    found = RunInventory(
+        run_dir=run_dir, run_id=check_run_id(run_dir.name), graph_name=run_dir.parent.name
+    )
     _add_documents(found)
     _name_graph(found)
-    nodes_dir = run_dir / NODES_DIR
-    _refuse_unreadable(nodes_dir, run_dir)
-    _refuse_unreadable(run_dir / CONTRIBUTION_DIR, run_dir)
-    _add_node_files(found, nodes_dir)
+    _add_node_files(found, run_dir / NODES_DIR)
     _add_contribution_files(found)
     _add_classification_file(found)
     return found
@@ -155,9 +199,11 @@ def inventory(run_dir: Path) -> RunInventory:
 
 def _add_documents(found: RunInventory) -> None:
     for document_type, rel in DOCUMENTS.items():
-        path = found.run_dir / rel
-        if path.is_file():
-            found.files.append(_file("document", path, found.run_dir, document_type=document_type))
+        document = _file(
+            "document", found.run_dir / rel, found.run_dir, document_type=document_type
+        )
+        if document is not None:
+            found.files.append(document)
         elif document_type in EXPECTED_DOCUMENTS:
             found.warnings.append(f"{rel}: missing (document not loaded)")
 
@@ -180,20 +226,20 @@ def _name_graph(found: RunInventory) -> None:
 def _add_node_files(found: RunInventory, nodes_dir: Path) -> None:
     """Node results: sharded JSONL, or the legacy unsharded JSON when there is no JSONL."""
     run_dir = found.run_dir
-    jsonl = sorted(p for p in nodes_dir.iterdir() if p.is_file() and p.suffix == ".jsonl")
+    jsonl = _data_files(nodes_dir, run_dir, ".jsonl")
+    legacy = _data_files(nodes_dir, run_dir, ".json")
     if jsonl:
-        found.files.extend(_file("node", p, run_dir) for p in jsonl)
+        found.files.extend(replace(f, kind="node") for f in jsonl)
     else:
-        legacy = sorted(p for p in nodes_dir.iterdir() if p.is_file() and p.suffix == ".json")
         if not legacy:
             raise QcError(
                 f"{NODES_DIR}/ in {run_dir} holds no node result files (*.jsonl or legacy *.json)"
             )
-        found.files.extend(_file("legacy_node", p, run_dir) for p in legacy)
+        found.files.extend(replace(f, kind="legacy_node") for f in legacy)
         found.warnings.append(
             f"{NODES_DIR}/: legacy unsharded layout (*.json with embedded entity_results)"
         )
-    present = {p.stem for p in nodes_dir.iterdir() if p.is_file()}
+    present = {f.path.stem for f in jsonl + legacy}
     index = read_json_document(run_dir / DOCUMENTS["results_index"])
     if isinstance(index, dict) and isinstance(index.get("nodes"), list):
         for node in index["nodes"]:
@@ -228,17 +274,17 @@ def _add_contribution_files(found: RunInventory) -> None:
     run_dir = found.run_dir
     contribution_dir = run_dir / CONTRIBUTION_DIR
     declared = _declared_contribution_rows(run_dir)
-    present = (
-        sorted(p for p in contribution_dir.iterdir() if p.is_file() and p.suffix == ".jsonl")
-        if contribution_dir.is_dir()
-        else []
-    )
-    for path in present:
-        rows = declared.get(path.name)
+    present = _data_files(contribution_dir, run_dir, ".jsonl")
+    for run_file in present:
+        rows = declared.get(run_file.path.name)
         found.files.append(
-            _file("contribution", path, run_dir, expected_rows=rows if rows and rows >= 0 else None)
+            replace(
+                run_file,
+                kind="contribution",
+                expected_rows=rows if rows and rows >= 0 else None,
+            )
         )
-    missing = sorted(set(declared) - {p.name for p in present})
+    missing = sorted(set(declared) - {f.path.name for f in present})
     if missing:
         found.warnings.append(
             f"{CONTRIBUTION_DIR}/: {len(missing)} contribution file(s) listed in index.json are missing "
@@ -252,12 +298,12 @@ def _add_classification_file(found: RunInventory) -> None:
     class_index = read_json_document(run_dir / DOCUMENTS["classification_index"])
     total = class_index.get("total_entities") if isinstance(class_index, dict) else None
     total = total if isinstance(total, int) and not isinstance(total, bool) else None
-    jsonl_path = run_dir / CLASSIFICATION_JSONL
-    csv_path = run_dir / CLASSIFICATION_CSV
-    if jsonl_path.is_file():
-        found.files.append(_file("classification_jsonl", jsonl_path, run_dir, expected_rows=total))
-    elif csv_path.is_file():
-        found.files.append(_file("classification_csv", csv_path, run_dir, expected_rows=total))
+    jsonl = _file("classification_jsonl", run_dir / CLASSIFICATION_JSONL, run_dir)
+    csv = _file("classification_csv", run_dir / CLASSIFICATION_CSV, run_dir)
+    if jsonl is not None:
+        found.files.append(replace(jsonl, expected_rows=total))
+    elif csv is not None:
+        found.files.append(replace(csv, expected_rows=total))
         found.warnings.append(
             f"{CLASSIFICATION_JSONL}: missing; classifications loaded from classification_summary.csv "
             "(no reasoning, severity calculation or tiers)"

@@ -220,15 +220,32 @@ def partition_name(table: str, load_id: int) -> str:
 
 
 def run_partitions(conn: psycopg.Connection, table: str, run_id: str) -> list[str]:
-    """Names of the partitions of ``table`` that hold ``run_id`` (zero or one)."""
+    """Names of the partitions of ``table`` that hold ``run_id`` (zero or one).
+
+    The comparison is exact for any run id, including ids with quotes or backslashes loaded
+    by earlier versions: the partition bound is compared with the text PostgreSQL itself
+    renders for ``FOR VALUES IN ('<run_id>')`` (ruleutils' simple_quote_literal doubles
+    quotes, and backslashes only when standard_conforming_strings is off). ``format('%L')``
+    is not that text: it writes ``E'...'`` with doubled backslashes.
+    """
     rows = conn.execute(
         """
-        select child.relname
+        select child.relname, pg_get_expr(child.relpartbound, child.oid),
+               current_setting('standard_conforming_strings')
         from pg_inherits as inh
         join pg_class as child on child.oid = inh.inhrelid
         where inh.inhparent = to_regclass(%s)
-          and pg_get_expr(child.relpartbound, child.oid) = format('FOR VALUES IN (%%L)', %s::text)
         """,
-        (f"public.{table}", run_id),
+        (f"public.{table}",),
     ).fetchall()
-    return [str(row[0]) for row in rows]
+    return [
+        str(name)
+        for name, bound, conforming in rows
+        if bound == partition_bound(run_id, standard_conforming_strings=conforming == "on")
+    ]
+
+
+def partition_bound(run_id: str, *, standard_conforming_strings: bool = True) -> str:
+    """``pg_get_expr`` of a LIST partition bound holding exactly ``run_id``."""
+    text = run_id if standard_conforming_strings else run_id.replace("\\", "\\\\")
+    return "FOR VALUES IN ('" + text.replace("'", "''") + "')"
