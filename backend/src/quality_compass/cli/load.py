@@ -102,7 +102,11 @@ def runs_drop(
     from quality_compass.load.runs import drop_runs
     from quality_compass.warehouse.connection import resolve_settings
 
-    drop_runs(resolve_settings(), run_id)
+    drop_runs(
+        resolve_settings(),
+        run_id,
+        notify=lambda message: err_console.print(Text(message, style="yellow"), soft_wrap=True),
+    )
     out_console.print(
         f"run {run_id} dropped; rebuild the marts with `dbt build` to remove it downstream",
         soft_wrap=True,

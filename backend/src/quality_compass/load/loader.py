@@ -104,7 +104,9 @@ def _load(
             raise
         report.status = "succeeded"
         if options.keep_runs is not None:
-            report.pruned = prune_runs(conn, options.keep_runs, protect=run_inventory.run_id)
+            report.pruned = prune_runs(
+                conn, options.keep_runs, protect=run_inventory.run_id, notify=notify
+            )
     finally:
         conn.close()
 

@@ -10,9 +10,14 @@ from psycopg import sql
 
 from quality_compass import __version__
 from quality_compass.errors import QcError
-from quality_compass.load.transaction import lock_run
+from quality_compass.load.locking import Notify, lock_parents, run_lock, swap_lock
 from quality_compass.warehouse.connection import connect
-from quality_compass.warehouse.raw_schema import RAW_TABLES, ensure_schema, run_partitions
+from quality_compass.warehouse.raw_schema import (
+    RAW_TABLE_NAMES,
+    RAW_TABLES,
+    ensure_schema,
+    run_partitions,
+)
 from quality_compass.warehouse.settings import DbSettings
 
 
@@ -44,16 +49,32 @@ def list_runs(settings: DbSettings) -> list[LoadedRun]:
     return [LoadedRun(*row) for row in rows]
 
 
-def drop_run(conn: psycopg.Connection, run_id: str, action: str = "drop") -> bool:
-    """Remove one run's raw rows (instant: its partitions are dropped). False if not loaded."""
+def drop_run(
+    conn: psycopg.Connection, run_id: str, action: str = "drop", notify: Notify | None = None
+) -> bool:
+    """Remove one run's raw rows (instant: its partitions are dropped). False if not loaded.
+
+    Takes the writers' locks in their order (``load/locking.py``), like a load's swap.
+    """
+    notify = notify or (lambda message: None)
     with conn.transaction():
-        lock_run(conn, run_id, lambda message: None)
+        run_lock(conn, run_id, notify)
         found = conn.execute(
             "select graph_name, run_path from public.raw_runs where run_id = %s", (run_id,)
         ).fetchone()
         partitions = [(t.name, p) for t in RAW_TABLES for p in run_partitions(conn, t.name, run_id)]
         if not found and not partitions:
             return False
+        swap_lock(conn, notify)
+        # the layout may have changed while waiting for the swap lock: look again
+        partitions = [(t.name, p) for t in RAW_TABLES for p in run_partitions(conn, t.name, run_id)]
+        tables = sorted({table for table, _ in partitions}, key=RAW_TABLE_NAMES.index)
+        lock_parents(
+            conn,
+            [(table, "access exclusive") for table in tables],
+            notify,
+            f"dropping run {run_id}",
+        )
         for _, part in partitions:
             conn.execute(sql.SQL("drop table public.{}").format(sql.Identifier(part)))
         conn.execute("delete from public.raw_runs where run_id = %s", (run_id,))
@@ -78,14 +99,16 @@ def drop_run(conn: psycopg.Connection, run_id: str, action: str = "drop") -> boo
     return True
 
 
-def drop_runs(settings: DbSettings, run_id: str) -> None:
+def drop_runs(settings: DbSettings, run_id: str, notify: Notify | None = None) -> None:
     with connect(settings) as conn:
         ensure_schema(conn, __version__)
-        if not drop_run(conn, run_id):
+        if not drop_run(conn, run_id, notify=notify):
             raise QcError(f"run {run_id} is not loaded (see `qc runs list`)")
 
 
-def prune_runs(conn: psycopg.Connection, keep: int, protect: str | None = None) -> list[str]:
+def prune_runs(
+    conn: psycopg.Connection, keep: int, protect: str | None = None, notify: Notify | None = None
+) -> list[str]:
     """Drop all but the newest ``keep`` runs (newest = greatest run_id, as ``--latest``)."""
     if keep < 1:
         raise QcError("--keep-runs must be at least 1", exit_code=2)
@@ -93,5 +116,5 @@ def prune_runs(conn: psycopg.Connection, keep: int, protect: str | None = None) 
     conn.commit()
     victims = [str(r[0]) for r in rows[keep:] if r[0] != protect]
     for run_id in victims:
-        drop_run(conn, run_id, action="prune")
+        drop_run(conn, run_id, action="prune", notify=notify)
     return victims

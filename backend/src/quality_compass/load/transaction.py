@@ -3,11 +3,12 @@
 ``load_transaction`` runs, inside one transaction:
 
 1. ``lock_run`` — a per-run advisory lock (two loads of the same run queue; different runs
-   don't);
+   don't; the writers' lock order is in ``load/locking.py``);
 2. ``create_partition`` + ``copy_rows`` per raw table — a fresh table for this load
    (``<table>__l<load_id>``), filled by COPY from the scanner's rows;
 3. the reject check — too many bad lines raise ``LoadRejected`` and roll everything back;
-4. ``swap_partitions`` — the run's previous partitions out, the new ones in;
+4. ``swap_partitions`` — the run's previous partitions out, the new ones in (the only step
+   that locks the parent tables);
 5. ``register_run`` — ``raw_runs``, the kept rejects and the ``raw_loads`` audit row.
 
 A failure, Ctrl-C or a killed process before the commit leaves the database as it was;
@@ -25,6 +26,7 @@ from psycopg import sql
 
 from quality_compass import __version__
 from quality_compass.load.copy_writer import COPY_CHUNK, BoundedQueuedWriter
+from quality_compass.load.locking import lock_parents, run_lock, swap_lock
 from quality_compass.load.report import (
     LoadOptions,
     LoadRejected,
@@ -39,6 +41,7 @@ from quality_compass.warehouse.connection import connect
 from quality_compass.warehouse.raw_schema import (
     RAW_TABLES,
     RawTable,
+    column_definitions,
     partition_name,
     run_partitions,
 )
@@ -65,7 +68,7 @@ def load_transaction(
             report.rows[table.name] = copy_rows(conn, partition, table, rows, report, allowed)
         if report.reject_count > allowed:
             raise LoadRejected(rejection_message(report, allowed))
-        swap_partitions(conn, run_inventory.run_id, report)
+        swap_partitions(conn, run_inventory.run_id, report, notify)
         register_run(conn, run_inventory, report, options)
 
 
@@ -74,28 +77,24 @@ def load_transaction(
 
 def lock_run(conn: psycopg.Connection, run_id: str, notify: Callable[[str], None]) -> None:
     """Take the run's advisory lock for this transaction, waiting (and saying so) if held."""
-    row = conn.execute(
-        "select hashtextextended(%s, 0)", (f"quality_compass.run:{run_id}",)
-    ).fetchone()
-    assert row is not None
-    key = int(row[0])
-    got = conn.execute("select pg_try_advisory_xact_lock(%s)", (key,)).fetchone()
-    if not (got and got[0]):
-        notify(f"another load or drop of run {run_id} is in progress; waiting for it to finish")
-        conn.execute("select pg_advisory_xact_lock(%s)", (key,))
+    run_lock(conn, run_id, notify)
 
 
 def create_partition(conn: psycopg.Connection, table: RawTable, run_id: str, load_id: int) -> str:
-    """A fresh table shaped like ``table`` that only accepts ``run_id``; returns its name."""
+    """A fresh table with ``table``'s columns that only accepts ``run_id``; returns its name.
+
+    It is created from the column list, not ``LIKE`` the parent: ``LIKE`` would hold a lock
+    on the parent from here to the commit, and two loads holding those locks while each
+    waits to drop its old partition deadlock (``load/locking.py``).
+    """
     part = partition_name(table.name, load_id)
     run_literal = sql.Literal(run_id)
     conn.execute(
         sql.SQL(
-            "create table public.{part} (like public.{table} including defaults, "
-            "constraint {check} check (run_id = {run}))"
+            "create table public.{part} ({columns}, constraint {check} check (run_id = {run}))"
         ).format(
             part=sql.Identifier(part),
-            table=sql.Identifier(table.name),
+            columns=sql.SQL(column_definitions(table.name)),
             check=sql.Identifier(f"{part}_run"),
             run=run_literal,
         )
@@ -142,15 +141,35 @@ def copy_rows(
     return count
 
 
-def swap_partitions(conn: psycopg.Connection, run_id: str, report: LoadReport) -> None:
-    """Drop the run's previous partitions and attach this load's ones."""
+def swap_partitions(
+    conn: psycopg.Connection, run_id: str, report: LoadReport, notify: Callable[[str], None]
+) -> None:
+    """Drop the run's previous partitions and attach this load's ones.
+
+    Locks in the writers' order (``load/locking.py``): the swap lock, then the parents in
+    ``RAW_TABLES`` order, ``ACCESS EXCLUSIVE`` where an old partition is dropped.
+    """
     assert report.load_id is not None
+    swap_lock(conn, notify)
     previous = conn.execute(
         "select load_id from public.raw_runs where run_id = %s", (run_id,)
     ).fetchone()
     report.replaced_load_id = int(previous[0]) if previous else None
+    old_partitions = {table.name: run_partitions(conn, table.name, run_id) for table in RAW_TABLES}
+    lock_parents(
+        conn,
+        [
+            (
+                table.name,
+                "access exclusive" if old_partitions[table.name] else "share update exclusive",
+            )
+            for table in RAW_TABLES
+        ],
+        notify,
+        f"swapping run {run_id} in",
+    )
     for table in RAW_TABLES:
-        for old in run_partitions(conn, table.name, run_id):
+        for old in old_partitions[table.name]:
             conn.execute(sql.SQL("drop table public.{}").format(sql.Identifier(old)))
         conn.execute(
             sql.SQL(

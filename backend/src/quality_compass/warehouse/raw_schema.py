@@ -158,10 +158,15 @@ def _create_run_registry(conn: psycopg.Connection) -> None:
     )
 
 
+def column_definitions(table: str) -> str:
+    """The column list of a run-scoped raw table (its parent and every partition share it)."""
+    return _COMMON.format(extra=_EXTRA_COLUMNS[table])
+
+
 def _create_raw_tables(conn: psycopg.Connection) -> None:
     """The run-scoped raw tables, LIST-partitioned by ``run_id``."""
     for table in RAW_TABLES:
-        ddl = f"create table if not exists public.{table.name} ({_COMMON.format(extra=_EXTRA_COLUMNS[table.name])})"
+        ddl = f"create table if not exists public.{table.name} ({column_definitions(table.name)})"
         conn.execute(ddl + " partition by list (run_id)")
         conn.execute(
             sql.SQL("comment on table public.{} is {}").format(
