@@ -69,7 +69,8 @@ def count_rows(settings: DbSettings, table: str, run_id: str | None = None) -> i
 
 def scale_run(run: Path, factor: int) -> None:
     """Grow a real run in place: each node file gets ``factor`` copies of every entity,
-    with facility ids suffixed so keys stay unique (headers' counts updated)."""
+    the first as it was, the others with facility ids suffixed so keys stay unique (headers'
+    counts updated; the classifications still find their entities)."""
     for path in sorted((run / "results" / "nodes").glob("*.jsonl")):
         lines = [line for line in path.read_bytes().split(b"\n") if line]
         header = orjson.loads(lines[0])
@@ -77,7 +78,7 @@ def scale_run(run: Path, factor: int) -> None:
         with open(path, "wb") as out:
             out.write(orjson.dumps(header) + b"\n")
             for copy in range(factor):
-                suffix = f"_{copy}".encode()
+                suffix = f"_{copy}".encode() if copy else b""
                 for line in lines[1:]:
                     obj = orjson.loads(line)
                     obj["entity"][0]["value"] = obj["entity"][0]["value"] + suffix.decode()

@@ -12,9 +12,11 @@ from typing import Any
 from quality_compass.errors import QcError
 from quality_compass.load.copy_writer import escape_copy_text
 from quality_compass.load.records import LineError, parse_json
+from quality_compass.load.references import DependentReason
 from quality_compass.load.report import (
     KEPT_REJECTS,
     REJECT_TEXT_LIMIT,
+    SHOWN_REJECTS,
     FileStats,
     LoadReport,
     ProgressCallback,
@@ -58,9 +60,18 @@ class FileReader:
             return None
         reason = check(obj)
         if reason:
-            self.reject(stats, number, reason, line)
+            if isinstance(reason, DependentReason):
+                self.leave_out(stats, number, reason)
+            else:
+                self.reject(stats, number, reason, line)
             return None
         return escape_copy_text(payload or line)
+
+    def leave_out(self, stats: FileStats, line: int, reason: str) -> None:
+        """A line that depends on a rejected line: not loaded, not a reject of its own."""
+        self.report.left_out += 1
+        if len(self.report.left_out_examples) < SHOWN_REJECTS:
+            self.report.left_out_examples.append(Reject(stats.rel, line, reason))
 
     def stats(self, run_file: RunFile, table: str) -> FileStats:
         stats = FileStats(rel=run_file.rel, kind=run_file.kind, table=table, bytes=run_file.size)

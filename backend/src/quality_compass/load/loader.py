@@ -34,6 +34,7 @@ def scan_only(
     scanner = RunScanner(run_inventory, report, progress)
     for table, rows in scanner.tables():
         report.rows[table.name] = sum(1 for _ in rows)
+    report.note_left_out()
 
 
 def load_run(

@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from quality_compass.load.contract import CONTRACT, node_id_reason, violation_text
+from quality_compass.load.references import EntityKey, key_of_object, show_key
 from quality_compass.needle.vocabulary import (
     CLASSIFICATION_INDICATORS,
     CLASSIFICATION_INPUTS,
@@ -149,6 +151,32 @@ def check_node_header(obj: Any, file_stem: str) -> str | None:
         return f"canonical_node_id {obj['canonical_node_id']!r} does not match the file name {file_stem!r}"
     if obj["entity_results_count"] < 0:
         return "'entity_results_count' must not be negative"
+    reason = node_id_reason(obj["canonical_node_id"])
+    if reason:
+        return f"canonical_node_id: {reason}"
+    return violation_text(CONTRACT.node_header(obj)) or _check_facets_unique(
+        obj["statistical_methods"]
+    )
+
+
+def _check_facets_unique(methods: list[Any]) -> str | None:
+    """One facet per peer group and method (stg_node_facets' key)."""
+    for method_index, method in enumerate(methods):
+        summary = method.get("summary") if type(method) is dict else None
+        statistics = summary.get("global_statistics") if type(summary) is dict else None
+        facets = statistics.get("facets") if type(statistics) is dict else None
+        if type(facets) is not list:
+            continue
+        seen: set[EntityKey] = set()
+        for index, facet in enumerate(facets):
+            values = facet.get("facet_values") if type(facet) is dict else None
+            key = key_of_object(values) if type(values) is dict else ()
+            if key in seen:
+                return (
+                    f"statistical_methods[{method_index}].summary.global_statistics.facets"
+                    f"[{index}].facet_values: a second facet for the peer group {show_key(key)}"
+                )
+            seen.add(key)
     return None
 
 
@@ -161,7 +189,32 @@ def check_entity(obj: Any, metric_id: str, aggregate: bool) -> str | None:
         or _check_metric(obj, metric_id, aggregate)
         or _check_metadata(obj)
         or _check_methods(obj)
+        or violation_text(CONTRACT.entity_result(obj))
+        or _check_anomalies_unique(obj["statistical_methods"])
     )
+
+
+def _check_anomalies_unique(methods: list[dict[str, Any]]) -> str | None:
+    """One judgement per (profile, anomaly method, statistic) of a method (stg_anomalies' key)."""
+    for method_index, method in enumerate(methods):
+        seen: set[tuple[Any, Any, Any]] = set()
+        for profile_index, profile in enumerate(method["anomalies"]):
+            for index, anomaly in enumerate(profile["methods"]):
+                if type(anomaly) is not dict:
+                    continue
+                key = (
+                    profile.get("anomaly_profile"),
+                    anomaly.get("anomaly_method"),
+                    anomaly.get("applies_to"),
+                )
+                if key in seen:
+                    return (
+                        f"statistical_methods[{method_index}].anomalies[{profile_index}]"
+                        f".methods[{index}]: a second judgement of the same profile, anomaly "
+                        "method and statistic"
+                    )
+                seen.add(key)
+    return None
 
 
 def _check_entity_key(obj: dict[str, Any]) -> str | None:
@@ -235,11 +288,6 @@ def _check_methods(obj: dict[str, Any]) -> str | None:
     return None
 
 
-def entity_key(obj: dict[str, Any]) -> int:
-    """A hash of the entity key, for duplicate detection within one file."""
-    return hash(tuple((element["id"], str(element["value"])) for element in obj["entity"]))
-
-
 # -- contributions ----------------------------------------------------------------------
 
 _CONTRIBUTION_NUMBERS = (
@@ -279,7 +327,7 @@ def check_contribution(obj: Any, child_node_id: str, metric: str) -> str | None:
         )
     if metric and obj["metric_id"] != metric:
         return f"metric_id {obj['metric_id']!r} differs from the file name's {metric!r}"
-    return None
+    return violation_text(CONTRACT.contribution(obj))
 
 
 # -- classifications --------------------------------------------------------------------
@@ -309,7 +357,7 @@ def check_classification(obj: Any) -> str | None:
         value = obj.get(key)
         if value is not None and not isinstance(value, dict):
             return f"'{key}' must be an object or null, got {_type_name(value)}"
-    return None
+    return violation_text(CONTRACT.classification(obj))
 
 
 def _csv_float(row: dict[str, str], key: str) -> float | None:

@@ -68,6 +68,18 @@ class LoadReport:
     files: list[FileStats] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
     replaced_load_id: int | None = None
+    #: Lines left out because a line they refer to was rejected (not rejects themselves).
+    left_out: int = 0
+    left_out_examples: list[Reject] = field(default_factory=list)
+
+    def note_left_out(self) -> None:
+        """Sum the left-out lines up in one warning (stored with the load's audit row)."""
+        if self.left_out:
+            examples = "; ".join(str(example) for example in self.left_out_examples[:3])
+            self.warnings.append(
+                f"{self.left_out} line(s) not loaded because an entity line they refer to was "
+                f"rejected (e.g. {examples})"
+            )
 
     @property
     def mb_per_s(self) -> float:

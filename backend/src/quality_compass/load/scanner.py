@@ -13,6 +13,7 @@ import functools
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -26,9 +27,17 @@ from quality_compass.load.records import (
     check_node_header,
     classification_from_csv,
     csv_dimension_columns,
-    entity_key,
     error_line,
     parse_json,
+)
+from quality_compass.load.references import (
+    DependentReason,
+    NodeKeys,
+    RunReferences,
+    classification_references,
+    contribution_references,
+    document_reason,
+    new_entity_reason,
 )
 from quality_compass.load.report import (
     FileStats,
@@ -36,8 +45,8 @@ from quality_compass.load.report import (
     ProgressCallback,
 )
 from quality_compass.needle.conventions import is_aggregate_node
-from quality_compass.needle.documents import taxonomy_dimensions
-from quality_compass.needle.layout import split_contribution_name
+from quality_compass.needle.documents import read_json_document, taxonomy_dimensions
+from quality_compass.needle.layout import GRAPH, split_contribution_name
 from quality_compass.needle.run_files import open_run_file
 from quality_compass.needle.run_folder import RunFile, RunInventory
 from quality_compass.needle.vocabulary import CSV_REQUIRED
@@ -52,6 +61,7 @@ class _NodeHeader:
     metric_id: str
     aggregate: bool
     entity_results_count: int
+    keys: NodeKeys  # entity keys of the node's lines (RunReferences.entities)
 
 
 class RunScanner:
@@ -66,6 +76,9 @@ class RunScanner:
         self.run_inventory = run_inventory
         self.reader = FileReader(report, progress)
         self._headers: list[bytes] = []
+        self.references = RunReferences.from_graph(
+            read_json_document(run_inventory.run_dir / GRAPH)
+        )
 
     def tables(self) -> Iterator[tuple[RawTable, Iterator[bytes]]]:
         """(raw table, its rows) in the fixed order of ``RAW_TABLES``."""
@@ -97,7 +110,6 @@ class RunScanner:
         stem = run_file.path.name.removesuffix(".jsonl")
         header: _NodeHeader | None = None
         header_rejected = False
-        seen: set[int] = set()
         last = 0
         for number, line in self.reader.lines(run_file, stats):
             last = number
@@ -109,13 +121,15 @@ class RunScanner:
                     stats, number, "not loaded: the node header (line 1) was rejected"
                 )
             else:
-                row = self._entity_row(stats, rel, header, seen, number, line)
+                row = self._entity_row(stats, rel, header, number, line)
                 if row is not None:
                     yield row
         if header is None and not header_rejected:
             self.reader.reject(stats, 1, "empty file: no node_metadata header line")
         elif header is not None:
             # every non-blank line after the header is an entity line
+            if header.entity_results_count != stats.lines - 1:
+                header.keys.incomplete = True
             self.reader.check_declared(
                 stats,
                 last,
@@ -136,7 +150,9 @@ class RunScanner:
         except LineError as exc:
             self.reader.reject(stats, number, f"node header: {exc}", line)
             return None
-        reason = check_node_header(obj, stem)
+        reason = check_node_header(obj, stem) or self.references.node_reason(
+            obj["canonical_node_id"], "canonical_node_id"
+        )
         if reason:
             self.reader.reject(stats, number, reason, line)
             return None
@@ -145,6 +161,7 @@ class RunScanner:
             metric_id=obj["metric_id"],
             aggregate=is_aggregate_node(stem, obj),
             entity_results_count=obj["entity_results_count"],
+            keys=self.references.node_file(obj["canonical_node_id"]),
         )
         self._headers.append(
             b"%s\t%d\t%s\t%s\n"
@@ -157,7 +174,6 @@ class RunScanner:
         stats: FileStats,
         rel: bytes,
         header: _NodeHeader,
-        seen: set[int],
         number: int,
         line: bytes,
     ) -> bytes | None:
@@ -165,18 +181,14 @@ class RunScanner:
             obj, payload = parse_json(line)
         except LineError as exc:
             self.reader.reject(stats, number, str(exc), line)
+            header.keys.incomplete = True
             return None
-        reason = check_entity(obj, header.metric_id, header.aggregate)
-        if reason is None:
-            key = entity_key(obj)
-            if key in seen:
-                reason = "duplicate entity key " + ", ".join(
-                    f"{e['id']}={e['value']}" for e in obj["entity"]
-                )
-            else:
-                seen.add(key)
+        reason = check_entity(obj, header.metric_id, header.aggregate) or new_entity_reason(
+            obj, header.keys
+        )
         if reason:
             self.reader.reject(stats, number, reason, line)
+            header.keys.incomplete = True
             return None
         stats.rows += 1
         return b"%s\t%d\t%s\t%s\n" % (
@@ -205,7 +217,9 @@ class RunScanner:
         entities = obj.pop("entity_results")
         obj.setdefault("type", "node_metadata")
         obj.setdefault("entity_results_count", len(entities))
-        reason = check_node_header(obj, stem)
+        reason = check_node_header(obj, stem) or self.references.node_reason(
+            obj["canonical_node_id"], "canonical_node_id"
+        )
         if reason:
             self.reader.reject(stats, 1, reason)
             return
@@ -214,15 +228,14 @@ class RunScanner:
             b"%s\t\\N\t%s\t%s\n" % (rel, node_id_field, escape_copy_text(orjson.dumps(obj)))
         )
         aggregate = is_aggregate_node(stem, obj)
-        seen: set[int] = set()
+        keys = self.references.node_file(obj["canonical_node_id"])
         for index, entity in enumerate(entities, 1):
-            reason = check_entity(entity, obj["metric_id"], aggregate)
-            if reason is None:
-                key = entity_key(entity)
-                reason = "duplicate entity key" if key in seen else None
-                seen.add(key)
+            reason = check_entity(entity, obj["metric_id"], aggregate) or new_entity_reason(
+                entity, keys
+            )
             if reason:
                 self.reader.reject(stats, None, f"entity_results[{index - 1}]: {reason}")
+                keys.incomplete = True
                 continue
             stats.rows += 1
             yield b"%s\t%d\t%s\t%s\n" % (
@@ -240,7 +253,7 @@ class RunScanner:
             rel = copy_field(run_file.rel)
             child_node_id, metric = split_contribution_name(run_file.path.name)
             check = functools.partial(
-                check_contribution, child_node_id=child_node_id, metric=metric
+                self._contribution_reason, child_node_id=child_node_id, metric=metric
             )
             last = 0
             for number, line in self.reader.lines(run_file, stats):
@@ -259,7 +272,15 @@ class RunScanner:
                 "line(s)",
             )
 
+    def _contribution_reason(self, obj: Any, child_node_id: str, metric: str) -> str | None:
+        return check_contribution(obj, child_node_id, metric) or contribution_references(
+            obj, self.references
+        )
+
     # -- classifications -------------------------------------------------------------
+
+    def _classification_reason(self, obj: Any) -> str | None:
+        return check_classification(obj) or classification_references(obj, self.references)
 
     def classification_rows(self) -> Iterator[bytes]:
         for run_file in self.run_inventory.of_kind("classification_jsonl"):
@@ -284,7 +305,7 @@ class RunScanner:
         last = 0
         for number, line in self.reader.lines(run_file, stats):
             last = number
-            text = self.reader.checked(stats, number, line, check_classification)
+            text = self.reader.checked(stats, number, line, self._classification_reason)
             if text is not None:
                 stats.rows += 1
                 yield b"%s\t%d\tjsonl\t%s\n" % (rel, number, text)
@@ -365,6 +386,13 @@ class RunScanner:
         except LineError as exc:
             self.reader.reject(stats, start, str(exc), ",".join(values))
             return None
+        reason = self._classification_reason(record)
+        if isinstance(reason, DependentReason):
+            self.reader.leave_out(stats, start, reason)
+            return None
+        if reason:
+            self.reader.reject(stats, start, reason, ",".join(values))
+            return None
         stats.rows += 1
         return b"%s\t%d\tcsv\t%s\n" % (rel, start, escape_copy_text(orjson.dumps(record)))
 
@@ -384,6 +412,10 @@ class RunScanner:
                 continue
             if not isinstance(obj, dict):
                 self.reader.reject(stats, 1, "expected a JSON object")
+                continue
+            reason = document_reason(run_file.document_type, obj)
+            if reason:
+                self.reader.reject(stats, None, reason)
                 continue
             stats.rows += 1
             doc_type = (run_file.document_type or "").encode()

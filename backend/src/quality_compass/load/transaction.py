@@ -66,6 +66,7 @@ def load_transaction(
         for table, rows in scanner.tables():
             partition = create_partition(conn, table, run_inventory.run_id, report.load_id)
             report.rows[table.name] = copy_rows(conn, partition, table, rows, report, allowed)
+        report.note_left_out()
         if report.reject_count > allowed:
             raise LoadRejected(rejection_message(report, allowed))
         swap_partitions(conn, run_inventory.run_id, report, notify)
