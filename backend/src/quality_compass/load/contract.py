@@ -452,6 +452,8 @@ def _join(key: str, violation: Violation) -> Violation:
 def compile_spec(spec: Spec) -> Checker:
     """A function that checks one value against ``spec``: None or (path, reason)."""
     if isinstance(spec, Leaf):
+        if spec == NUMBER:
+            return _plain_number
         return _LEAF_CHECKERS[spec.kind](spec)
     if isinstance(spec, Fields):
         return _fields_checker(spec)
@@ -462,26 +464,31 @@ def compile_spec(spec: Spec) -> Checker:
     return _either_checker(spec)
 
 
-def _missing(spec: Spec, present: bool) -> str:
-    return "must not be null" if present else "missing required field"
+def _in_window(item: Any) -> bool:
+    """The fast path of a plain ``number``: a float or int inside the magnitude window."""
+    kind = type(item)
+    if kind is float or kind is int:
+        magnitude: float = item if item >= 0 else -item
+        return magnitude <= MAX_MAGNITUDE and (magnitude >= MIN_MAGNITUDE or magnitude == 0)
+    return False
 
 
 def _fields_checker(spec: Fields) -> Checker:
-    members = [
-        (key, compile_spec(sub), getattr(sub, "required", False))
-        for key, sub in spec.fields.items()
-    ]
+    members = {key: compile_spec(sub) for key, sub in spec.fields.items()}
+    required = tuple(key for key, sub in spec.fields.items() if getattr(sub, "required", False))
+    plain = _plain_number
 
     def check(value: Any) -> Violation | None:
         if type(value) is not dict:
             if spec.strict:
                 return "", f"expected an object, got {describe(value)}"
             return None
-        for key, checker, required in members:
-            item = value.get(key)
-            if item is None:
-                if required:
-                    return key, _missing(spec, key in value)
+        for key in required:
+            if value.get(key) is None:
+                return key, "must not be null" if key in value else "missing required field"
+        for key, item in value.items():
+            checker = members.get(key)
+            if checker is None or item is None or (checker is plain and _in_window(item)):
                 continue
             violation = checker(item)
             if violation is not None:
@@ -494,6 +501,7 @@ def _fields_checker(spec: Fields) -> Checker:
 def _items_checker(spec: Items) -> Checker:
     element = compile_spec(spec.element) if spec.element is not None else None
     objects = spec.objects
+    plain = element is _plain_number
 
     def check(value: Any) -> Violation | None:
         if type(value) is not list:
@@ -503,10 +511,11 @@ def _items_checker(spec: Items) -> Checker:
         for index, item in enumerate(value):
             if objects and type(item) is not dict:
                 return f"[{index}]", f"expected an object, got {describe(item)}"
-            if element is not None and item is not None:
-                violation = element(item)
-                if violation is not None:
-                    return _join(f"[{index}]", violation)
+            if element is None or item is None or (plain and _in_window(item)):
+                continue
+            violation = element(item)
+            if violation is not None:
+                return _join(f"[{index}]", violation)
         return _duplicate(value, spec.unique) if spec.unique is not None else None
 
     return check
@@ -559,6 +568,18 @@ def _range_reason(value: float, spec: Leaf) -> str | None:
     if spec.maximum is not None and value > spec.maximum:
         return f"{value!r} is above the maximum {spec.maximum:g}"
     return None
+
+
+def _plain_number(value: Any) -> Violation | None:
+    """``number`` without a range of its own (the common case, see ``_in_window``)."""
+    if _in_window(value):
+        return None
+    if type(value) is float or type(value) is int:
+        return "", (
+            f"number {value!r} is outside the loadable range (0 or "
+            f"{MIN_MAGNITUDE:g} to {MAX_MAGNITUDE:g} in magnitude)"
+        )
+    return "", f"expected a number, got {describe(value)}"
 
 
 def _number(spec: Leaf) -> Checker:

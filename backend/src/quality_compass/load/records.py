@@ -50,8 +50,12 @@ def parse_json(data: bytes) -> tuple[Any, bytes | None]:
     except orjson.JSONDecodeError as exc:
         if any(token in data for token in _NON_FINITE):
             try:
-                value = json.loads(data, parse_constant=_non_finite_to_null)
+                value = json.loads(
+                    data, parse_constant=_non_finite_to_null, parse_float=_representable
+                )
                 payload = orjson.dumps(value)
+            except LineError:
+                raise
             except (ValueError, TypeError, orjson.JSONEncodeError):
                 pass
             else:
@@ -59,7 +63,39 @@ def parse_json(data: bytes) -> tuple[Any, bytes | None]:
                 return value, payload
         raise LineError(f"invalid JSON ({_short(exc)})") from None
     _refuse_nul(data)
+    _refuse_underflow(data)
     return value, None
+
+
+#: Where a number too small for a double may hide: a 3-digit negative exponent, or a
+#: fraction starting with many zeros. Only lines with one are parsed a second time.
+_TINY_EXPONENT = re.compile(rb"[0-9][eE]-0*[1-9][0-9]{2}")
+_LONG_ZERO_FRACTION = re.compile(rb"\.0{300}")
+
+
+def _refuse_underflow(data: bytes) -> None:
+    """Refuse a non-zero number that no double holds (orjson quietly makes it 0.0).
+
+    PostgreSQL refuses such a number in a double precision column, and below 1e-16383
+    even in jsonb; the loader refuses it anywhere in a line, with the line's file:line.
+    """
+    if ((b"e-" in data or b"E-" in data) and _TINY_EXPONENT.search(data)) or (
+        b"0000000000" in data and _LONG_ZERO_FRACTION.search(data)
+    ):
+        try:
+            json.loads(data, parse_float=_representable)
+        except LineError:
+            raise
+        except ValueError:  # orjson took it: only the number hook can object
+            pass
+
+
+def _representable(token: str) -> float:
+    value = float(token)
+    if value == 0.0 and any(digit in token.lower().partition("e")[0] for digit in "123456789"):
+        shown = token if len(token) <= 30 else token[:27] + "..."
+        raise LineError(f"number {shown} is too small for a double precision value (underflow)")
+    return value
 
 
 #: A ``\\u0000`` escape: preceded by an even number of backslashes (``\\\\u0000`` is an

@@ -218,9 +218,10 @@ def document_reason(document_type: str | None, document: dict[str, Any]) -> str 
 
 def _graph_edges_reason(graph: dict[str, Any]) -> str | None:
     """Every edge joins two nodes of the graph, and no edge is listed twice."""
-    nodes = {node["id"] for node in graph.get("nodes") or [] if isinstance(node, dict)}
+    listed, edges = graph.get("nodes"), graph.get("edges")
+    nodes = {node["id"] for node in listed} if type(listed) is list else set()
     seen: set[tuple[str, str, str]] = set()
-    for index, edge in enumerate(graph.get("edges") or []):
+    for index, edge in enumerate(edges if type(edges) is list else []):
         for end in ("source", "target"):
             if edge[end] not in nodes:
                 return f'edges[{index}].{end}: node "{edge[end]}" is not in nodes[]'
