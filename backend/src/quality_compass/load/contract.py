@@ -709,7 +709,7 @@ def _timestamp(spec: Leaf) -> Checker:
 _TIMESTAMP = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})"
     r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?"
-    r"\s*(Z|[+-](\d{2})(?::?(\d{2}))?)?Z?",
+    r"\s*(Z|[+-](\d{2})(?::?(\d{2}))?)?(Z?)",
     re.ASCII,
 )
 _DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -720,7 +720,7 @@ def timestamp_reason(text: str) -> str | None:
     match = _TIMESTAMP.fullmatch(text)
     if match is None:
         return None  # staging reads it as null
-    year, month, day, hour, minute, second, _, zone_hour, zone_minute = match.groups()
+    year, month, day, hour, minute, second, zone, zone_hour, zone_minute, z = match.groups()
     leap = int(year) % 4 == 0 and (int(year) % 100 != 0 or int(year) % 400 == 0)
     days = 29 if month == "02" and leap else _DAYS[int(month) - 1] if "01" <= month <= "12" else 0
     valid = (
@@ -728,6 +728,7 @@ def timestamp_reason(text: str) -> str | None:
         and 1 <= int(day) <= days
         and (hour is None or _valid_time(int(hour), int(minute), int(second or 0)))
         and (zone_hour is None or (int(zone_hour) <= 15 and int(zone_minute or 0) <= 59))
+        and not (zone == "Z" and z)  # 'ZZ': staging strips a Z only after an offset
     )
     return None if valid else f'timestamp "{text}" is not a valid date and time'
 

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from quality_compass.load.contract import CONTRACT, node_id_reason, violation_text
-from quality_compass.load.references import EntityKey, key_of_object, show_key
+from quality_compass.load.references import EntityKey, as_text, key_of_object, show_key
 from quality_compass.needle.vocabulary import (
     CLASSIFICATION_INDICATORS,
     CLASSIFICATION_INPUTS,
@@ -239,9 +239,9 @@ def _check_anomalies_unique(methods: list[dict[str, Any]]) -> str | None:
                 if type(anomaly) is not dict:
                     continue
                 key = (
-                    profile.get("anomaly_profile"),
-                    anomaly.get("anomaly_method"),
-                    anomaly.get("applies_to"),
+                    as_text(profile.get("anomaly_profile")),
+                    as_text(anomaly.get("anomaly_method")),
+                    as_text(anomaly.get("applies_to")),
                 )
                 if key in seen:
                     return (

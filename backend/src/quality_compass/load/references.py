@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from quality_compass.load.contract import CONTRACT, violation_text
 from quality_compass.needle.vocabulary import FACILITY_DIM
 
@@ -30,18 +32,20 @@ NON_KEY_DIMENSIONS = frozenset({"systemName"})
 EntityKey = tuple[tuple[str, str | None], ...]
 
 
-def _text(value: Any) -> str | None:
-    """A JSON scalar as ``->>`` / ``jsonb_each_text`` render it."""
+def as_text(value: Any) -> str | None:
+    """A JSON value as ``->>`` / ``jsonb_each_text`` render it (containers: any stable text)."""
     if value is None or isinstance(value, str):
         return value
     if value is True or value is False:
         return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     return repr(value)
 
 
 def key_of_pairs(pairs: Iterable[tuple[str, Any]]) -> EntityKey:
     """The entity key of ``(dimension, value)`` pairs (later pairs win, as in SQL)."""
-    canonical = {dimension: _text(value) for dimension, value in pairs}
+    canonical = {dimension: as_text(value) for dimension, value in pairs}
     return tuple(sorted((k, v) for k, v in canonical.items() if k not in NON_KEY_DIMENSIONS))
 
 
