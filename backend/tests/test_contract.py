@@ -28,8 +28,8 @@ from quality_compass.load.contract import (
     Items,
     Leaf,
     Spec,
-    timestamp_reason,
 )
+from quality_compass.load.contract_checks import compile_spec, timestamp_reason
 from quality_compass.load.loader import load_run
 from quality_compass.load.references import NON_KEY_DIMENSIONS
 from quality_compass.load.report import LoadOptions, LoadReport
@@ -505,7 +505,7 @@ def test_timestamp_rule_agrees_with_parse_timestamptz(pg_server: DbSettings) -> 
 def test_periods_of_year_zero_are_refused_as_make_date_would(
     period: str, pg_server: DbSettings
 ) -> None:
-    checker = contract.compile_spec(contract.PERIOD)
+    checker = compile_spec(contract.PERIOD)
     assert checker(period) == ("", f'period "{period}" has year 0')
     with (
         psycopg.connect(pg_server.conninfo(database="postgres"), autocommit=True) as conn,
