@@ -291,6 +291,10 @@ def pipeline(
     target: Annotated[
         str | None, typer.Option("--target", help="dbt target (dev, docker, prod).")
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Then write the HTML report of the newest run to PATH."),
+    ] = None,
 ) -> None:
     """Load run folders, then dbt seed, dbt build and dbt source freshness; print a summary.
 
@@ -307,7 +311,68 @@ def pipeline(
         out_console,
         load_options=LoadOptions(max_rejects=max_rejects, keep_runs=keep_runs),
         target=target,
+        report_path=report,
     )
+
+
+# -- qc report -----------------------------------------------------------------------
+
+
+@app.command("report")
+@handle_errors
+def report(
+    run_id: Annotated[
+        str | None,
+        typer.Option("--run", help="The run to report (default: the newest by detected time)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="The HTML file to write (default: .qc/reports/<graph>_<run>.html)."
+        ),
+    ] = None,
+    open_page: Annotated[
+        bool, typer.Option("--open", help="Open the report in the default browser.")
+    ] = False,
+    top: Annotated[
+        int | None,
+        typer.Option("--top", min=1, help="Signals with a detail section (default 25)."),
+    ] = None,
+    rows: Annotated[
+        int | None,
+        typer.Option("--rows", min=1, help="Rows of the top-signals table (default 300)."),
+    ] = None,
+    artefacts: Annotated[
+        Path | None,
+        typer.Option(
+            "--artefacts",
+            help="dbt's target folder with run_results.json and sources.json "
+            "(default: $DBT_TARGET_PATH, else backend/dbt/target).",
+        ),
+    ] = None,
+) -> None:
+    """Write one self-contained HTML report of a run's signals (works offline).
+
+    Reads the marts and the semantic layer only, plus dbt's artefacts for build health.
+    """
+    from quality_compass.db import resolve_settings
+    from quality_compass.report import ReportOptions, open_in_browser, write_report
+
+    bounds = {"top": top, "table_rows": rows}
+    options = ReportOptions(
+        run_id=run_id,
+        target_path=artefacts,
+        **{name: value for name, value in bounds.items() if value is not None},  # type: ignore[arg-type]
+    )
+    written = write_report(resolve_settings(), options, out)
+    out_console.print(
+        f"report of run {written.run_id} ({written.graph_name}): {written.signals:,} signals, "
+        f"{written.bytes / 1_000_000:.1f} MB in {written.seconds:.1f} s",
+        markup=False,
+    )
+    print(written.path)
+    if open_page and not open_in_browser(written.path):
+        err_console.print("warning: no browser to open the report with", markup=False)
 
 
 @app.command("bench")

@@ -37,6 +37,7 @@ class PipelineResult:
     dbt: dict[str, DbtResult] = field(default_factory=dict)
     mart_rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    report_path: Path | None = None
 
 
 def sample_run_dirs() -> list[Path]:
@@ -75,6 +76,7 @@ def run_pipeline(
     load_options: LoadOptions | None = None,
     target: str | None = None,
     require_every_mart: bool = False,
+    report_path: Path | None = None,
 ) -> PipelineResult:
     """Load the runs, then ``dbt seed``, ``dbt build`` and ``dbt source freshness``.
 
@@ -120,7 +122,23 @@ def run_pipeline(
         console.print(
             f"[yellow]warning:[/] {MARTS_SCHEMA}.{name} is empty{_EMPTY_REASONS.get(name, '')}"
         )
+    if report_path is not None:
+        result.report_path = write_pipeline_report(settings, console, report_path)
     return result
+
+
+def write_pipeline_report(settings: DbSettings, console: Console, out: Path | None) -> Path:
+    """Write the HTML report of the newest run (``qc report``) and print its path."""
+    from quality_compass.report import write_report
+
+    written = write_report(settings, out=out)
+    console.print(
+        f"report of run {written.run_id}: {written.path} "
+        f"({written.bytes / 1_000_000:.1f} MB, {written.seconds:.1f} s)",
+        markup=False,
+        soft_wrap=True,
+    )
+    return written.path
 
 
 def run_demo(console: Console) -> PipelineResult:
@@ -128,7 +146,9 @@ def run_demo(console: Console) -> PipelineResult:
     settings = resolve_settings()
     ping(settings)  # fail fast, before generating the synthetic run
     runs = [*sample_run_dirs(), demo_synthetic_run()]
-    return run_pipeline(runs, console, settings=settings, require_every_mart=True)
+    result = run_pipeline(runs, console, settings=settings, require_every_mart=True)
+    result.report_path = write_pipeline_report(settings, console, None)
+    return result
 
 
 def _query(settings: DbSettings, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
