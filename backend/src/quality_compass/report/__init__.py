@@ -90,12 +90,16 @@ def open_in_browser(path: Path) -> bool:
 
 
 def measure_report(
-    settings: DbSettings, run_id: str | None = None, out_dir: Path | None = None
+    settings: DbSettings,
+    run_id: str | None = None,
+    out_dir: Path | None = None,
+    target_path: Path | None = None,
 ) -> dict[str, Any]:
     """Build one report with the default bounds and return its size and time (the
     benchmark's figures): bytes, seconds, signals and the seconds of each step."""
     out = (out_dir or qc_home() / "reports") / f"bench_{run_id or 'newest'}.html"
-    result = write_report(settings, ReportOptions(run_id=run_id), out)
+    options = ReportOptions(run_id=run_id, target_path=target_path)
+    result = write_report(settings, options, out)
     return {
         "run_id": result.run_id,
         "bytes": result.bytes,

@@ -118,7 +118,7 @@
         }
       },
       grid: { left: 150, right: 16, top: 8, bottom: 56 },
-      xAxis: { type: "category", data: matrix.columns, splitArea: { show: true } },
+      xAxis: { type: "category", data: matrix.columns, splitArea: { show: true }, axisLabel: { interval: 0, fontSize: 11 } },
       yAxis: { type: "category", data: matrix.rows.map(label), inverse: true, splitArea: { show: true } },
       visualMap: {
         min: 0,
