@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from quality_compass import __version__
 from quality_compass.config import DbSettings
 from quality_compass.db import connect
@@ -133,7 +135,9 @@ def _columnar(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> dict[str,
     return {"columns": list(columns), "rows": [[row.get(c) for c in columns] for row in rows]}
 
 
-def _history(conn: Any, run_id: str, top: int, timings: Timings) -> dict[str, Any] | None:
+def _history(
+    conn: psycopg.Connection, run_id: str, top: int, timings: Timings
+) -> dict[str, Any] | None:
     if not queries.relation_exists(conn, queries.HISTORY_RELATION):
         return None
     with timings.step("history"):

@@ -542,7 +542,7 @@
     listed.forEach(function (index) {
       var row = signal(index);
       var tr = document.createElement("tr");
-      var metricCell = element("td");
+      var metricCell = element("td", "metric-cell");
       var detail = document.getElementById("signal-" + row.signal_id);
       if (detail) {
         var link = element("a", null, row.metric_name || row.metric_id);
