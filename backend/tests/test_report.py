@@ -94,7 +94,19 @@ def first_parent_rank(settings: DbSettings, run_id: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def synthetic(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+def build_artefacts(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The warehouse build's run_results.json, in a folder of its own: other tests run dbt
+    commands (run-operation, test) in the warehouse's target folder, and dbt keeps only its
+    last invocation's artefacts."""
+    target = tmp_path_factory.mktemp("build_artefacts")
+    (target / "run_results.json").write_text(json.dumps(warehouse.build.run_results))
+    return target
+
+
+@pytest.fixture(scope="module")
+def synthetic(
+    warehouse: Warehouse, build_artefacts: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Rendered:
     """The complete synthetic run's report, detailing down to its first parent signal."""
     top = max(5, first_parent_rank(warehouse.settings, SYNTHETIC_RUN))
     return render(
@@ -103,18 +115,20 @@ def synthetic(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) ->
         run_id=SYNTHETIC_RUN,
         top=top,
         table_rows=120,
-        target_path=warehouse.target_path,
+        target_path=build_artefacts,
     )
 
 
 @pytest.fixture(scope="module")
-def partial(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+def partial(
+    warehouse: Warehouse, build_artefacts: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Rendered:
     """A real (partial) run's report."""
     return render(
         warehouse.settings,
         tmp_path_factory.mktemp("report") / "real.html",
         run_id=CONTAINER_RUN_ID,
-        target_path=warehouse.target_path,
+        target_path=build_artefacts,
     )
 
 
@@ -445,6 +459,7 @@ def test_build_health_counts_the_builds_tests(synthetic: Rendered, warehouse: Wa
     # The warehouse fixture runs no `dbt source freshness`: the section says so.
     assert health["freshness"] is None
     assert "No sources.json" in synthetic.page.by_id("build-health").text
+    assert not synthetic.page.has_id("not-a-build")
 
 
 def test_missing_artefacts_are_reported_not_fatal(warehouse: Warehouse, tmp_path: Path) -> None:
@@ -483,6 +498,23 @@ def test_unreadable_artefacts_are_named(warehouse: Warehouse, tmp_path: Path) ->
     freshness_rows = rendered.page.body_rows("freshness")
     assert [row.iter("td")[1].text for row in freshness_rows] == ["pass", "warn"]
     assert "unreadable" in rendered.page.by_id("build-health").text
+
+
+def test_artefacts_of_a_command_without_tests_say_so(warehouse: Warehouse, tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.mkdir()
+    run_results = {
+        "metadata": {"generated_at": "2026-01-15T17:00:00Z", "dbt_version": "1.11.0"},
+        "args": {"which": "run-operation"},
+        "elapsed_time": 1.5,
+        "results": [],
+    }
+    (target / "run_results.json").write_text(json.dumps(run_results), encoding="utf-8")
+    rendered = render(
+        warehouse.settings, tmp_path / "r.html", run_id=SYNTHETIC_RUN, top=1, target_path=target
+    )
+    assert "dbt run-operation" in rendered.page.by_id("not-a-build").text
+    assert rendered.page.data["build_health"]["run_results"]["tests"]["passed"] == 0
 
 
 # -- safe rendering, the history section and the marts-only rule (on a copy) ---------------
@@ -573,7 +605,10 @@ where previous_signal.run_id = %(previous)s
 
 @pytest.fixture(scope="module")
 def altered(
-    warehouse: Warehouse, pg_server: DbSettings, tmp_path_factory: pytest.TempPathFactory
+    warehouse: Warehouse,
+    pg_server: DbSettings,
+    build_artefacts: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Altered]:
     """A copy of the warehouse with a hostile facility name and reasoning on the synthetic
     run's top signal, and a fct_signal_history table for the host run."""
@@ -623,7 +658,7 @@ def altered(
                 run_id=SYNTHETIC_RUN,
                 top=5,
                 table_rows=60,
-                target_path=warehouse.target_path,
+                target_path=build_artefacts,
             ),
             history=render(
                 settings, out / "history.html", run_id=HOST_RUN_ID, top=5, table_rows=40
@@ -823,13 +858,14 @@ def test_qc_report_on_a_database_without_marts(fresh_db: DbSettings, tmp_path: P
 # -- in a real browser -----------------------------------------------------------------------
 
 
-def chromium_executable() -> str:
+def chromium_executable(candidates: list[str] | None = None) -> str:
     """Debian's chromium (CI installs it); a clear failure when it is missing."""
-    candidates = [
-        os.environ.get("QC_CHROMIUM", ""),
-        shutil.which("chromium") or "",
-        "/usr/bin/chromium",
-    ]
+    if candidates is None:
+        candidates = [
+            os.environ.get("QC_CHROMIUM", ""),
+            shutil.which("chromium") or "",
+            "/usr/bin/chromium",
+        ]
     for candidate in candidates:
         if candidate and Path(candidate).is_file():
             return candidate
@@ -841,6 +877,18 @@ def chromium_executable() -> str:
     if os.environ.get("QC_SKIP_BROWSER") == "1":
         pytest.skip(message)
     pytest.fail(message, pytrace=False)
+
+
+def test_a_missing_chromium_fails_with_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = [str(tmp_path / "no-chromium")]
+    monkeypatch.delenv("QC_SKIP_BROWSER", raising=False)
+    with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y chromium"):
+        chromium_executable(missing)
+    monkeypatch.setenv("QC_SKIP_BROWSER", "1")
+    with pytest.raises(pytest.skip.Exception):
+        chromium_executable(missing)
 
 
 @dataclass
