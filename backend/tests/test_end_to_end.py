@@ -29,6 +29,8 @@ from mart_expectations import (
 )
 from quality_compass.warehouse.settings import DbSettings
 
+pytestmark = pytest.mark.dbt
+
 E2E_SYNTHETIC = {
     "facilities": 30,
     "months": 12,

@@ -35,6 +35,8 @@ from quality_compass.report.writer import ReportResult, write_report
 from quality_compass.warehouse.settings import DbSettings
 from report_page import ReportPage
 
+pytestmark = pytest.mark.dbt
+
 SYNTHETIC_RUN = str(WAREHOUSE_SYNTHETIC["run_id"])
 CONTAINER_RUN_ID = CONTAINER_RUN.name
 HOST_RUN_ID = HOST_RUN.name
