@@ -3,11 +3,24 @@
 The server is the embedded default (``backend/.qc``) unless ``DBT_POSTGRES_HOST`` points at
 another one. Each test session works in databases it creates (``qc_test_*``) and drops at
 the end, so a developer's ``quality_compass`` database is never touched.
+
+The suite runs on pytest-xdist workers (``-n auto --dist loadfile``: a module stays on one
+worker, so its module fixtures are built once). Expensive session fixtures such as the
+``warehouse`` are built ONCE per test run and shared by every worker (``shared_fixture``):
+the first worker that needs one builds it under a file lock, the others wait and reuse
+it; such shared databases (``qc_test_shared_<run uid>_*``) are dropped by the controller
+when the whole run ends.
+
+Markers: ``dbt`` (the test runs dbt or reads a dbt-built database; every test that uses
+the ``warehouse`` fixture gets it automatically) and ``browser`` (headless Chromium). The
+inner loop is ``pytest -m "not dbt"``.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pickle
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,6 +42,82 @@ TESTS_DIR = Path(__file__).parent
 SAMPLE_RUNS = sample_runs_dir()
 CONTAINER_RUN = SAMPLE_RUNS / "insight_graph" / "test_minimal" / "20260115110810"
 HOST_RUN = SAMPLE_RUNS / "test_minimal" / "20260115153108"
+
+
+# -- one test run, several workers ------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The controller (or the only process) fixes the run's uid; xdist hands it to workers."""
+    if hasattr(config, "workerinput"):
+        return
+    if getattr(config.option, "testrunuid", None) is None:
+        config.option.testrunuid = uuid.uuid4().hex  # read by xdist's NodeManager
+
+
+def run_uid(config: pytest.Config) -> str:
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return str(workerinput["testrunuid"])
+    return str(config.option.testrunuid)
+
+
+def shared_prefix(config: pytest.Config) -> str:
+    return f"qc_test_shared_{run_uid(config)[:12]}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that reads the dbt-built warehouse runs dbt (indirectly): mark it."""
+    for item in items:
+        if "warehouse" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.dbt)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controller drops the databases the workers shared, once every worker is done."""
+    config = session.config
+    if hasattr(config, "workerinput") or os.environ.get("QC_KEEP_TEST_DATABASES"):
+        return
+    prefix = shared_prefix(config)
+    try:
+        server = resolve_settings(start_embedded=False)
+        with psycopg.connect(server.conninfo(database="postgres"), autocommit=True) as conn:
+            names = [
+                str(row[0])
+                for row in conn.execute(
+                    "select datname from pg_database where starts_with(datname, %s)", (prefix,)
+                ).fetchall()
+            ]
+            for name in names:
+                conn.execute(
+                    sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+                )
+    except Exception:  # no server: nothing was shared
+        return
+
+
+def shared_fixture(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    build: Callable[[], Any],
+) -> Any:
+    """Build ``name`` once per test run, whichever worker asks first; the others wait.
+
+    The value is pickled next to the workers' temporary folders (their common parent).
+    Without xdist this is just ``build()``.
+    """
+    if not hasattr(request.config, "workerinput"):
+        return build()
+    root = tmp_path_factory.getbasetemp().parent
+    stored = root / f"shared_{name}.pickle"
+    with open(root / f"shared_{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stored.exists():
+            return pickle.loads(stored.read_bytes())
+        value = build()
+        stored.write_bytes(pickle.dumps(value))
+        return value
 
 
 @pytest.fixture(scope="session")
@@ -132,34 +221,46 @@ class Warehouse:
         ]
 
 
-def _synthetic_run(out_dir: Path) -> Path | None:
-    """Generate the warehouse's synthetic run, or None when the generator is unavailable."""
-    try:
-        from quality_compass.synth.generate.options import GenerateOptions
-        from quality_compass.synth.generate.run import generate_run
-    except ImportError:  # pragma: no cover - the generator predates these tests
-        return None
+def _synthetic_run(out_dir: Path) -> Path:
+    """Generate the warehouse's synthetic run (an import failure fails the tests using it)."""
+    from quality_compass.synth.generate.options import GenerateOptions
+    from quality_compass.synth.generate.run import generate_run
+
     options = GenerateOptions(out_dir=out_dir, **WAREHOUSE_SYNTHETIC)  # type: ignore[arg-type]
     return generate_run(options).run_dir
 
 
 @pytest.fixture(scope="session")
 def warehouse(
-    database_factory: Callable[[str], DbSettings], tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    pg_server: DbSettings,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Warehouse:
     """Both bundled real runs and one complete synthetic run, loaded and built by dbt once.
 
     ``dbt build`` also loads the seeds (no separate ``dbt seed``) and runs every model, unit
-    test and data test; dbt costs ~6 s per invocation, so the session shares this build.
-    The build may fail: tests assert on ``warehouse.build`` themselves.
+    test and data test; dbt costs ~6 s per invocation, so the whole test run shares this
+    build (every worker; see ``shared_fixture``). The build may fail: tests assert on
+    ``warehouse.build`` themselves. Each worker gets its own copy of the dbt target folder,
+    so tests that run dbt against the warehouse never write into another worker's.
     """
-    settings = database_factory("qc_test_warehouse")
-    runs: dict[str, Path] = {"container": CONTAINER_RUN, "host": HOST_RUN}
-    synthetic = _synthetic_run(tmp_path_factory.mktemp("warehouse_runs"))
-    if synthetic is not None:
-        runs["synthetic"] = synthetic
-    for run_dir in runs.values():
-        load_run(run_dir, settings)
-    target_path = tmp_path_factory.mktemp("warehouse_dbt_target")
-    build = run_dbt(["build"], settings, target_path=target_path, stream=False, check=False)
-    return Warehouse(settings=settings, runs=runs, build=build, target_path=target_path)
+
+    def build() -> Warehouse:
+        settings = _create_database(pg_server, f"{shared_prefix(request.config)}_warehouse")
+        runs: dict[str, Path] = {
+            "container": CONTAINER_RUN,
+            "host": HOST_RUN,
+            "synthetic": _synthetic_run(tmp_path_factory.mktemp("warehouse_runs")),
+        }
+        for run_dir in runs.values():
+            load_run(run_dir, settings)
+        target_path = tmp_path_factory.mktemp("warehouse_dbt_target")
+        result = run_dbt(["build"], settings, target_path=target_path, stream=False, check=False)
+        return Warehouse(settings=settings, runs=runs, build=result, target_path=target_path)
+
+    shared: Warehouse = shared_fixture(request, tmp_path_factory, "warehouse", build)
+    local_target = tmp_path_factory.mktemp("warehouse_dbt_target_local")
+    shutil.copytree(shared.target_path, local_target, dirs_exist_ok=True)
+    return Warehouse(
+        settings=shared.settings, runs=shared.runs, build=shared.build, target_path=local_target
+    )

@@ -25,6 +25,8 @@ from quality_compass.load.loader import load_run
 from quality_compass.warehouse.dbt_runner import run_dbt
 from quality_compass.warehouse.settings import DbSettings
 
+pytestmark = pytest.mark.dbt
+
 STAGING = "public_staging"
 INTERMEDIATE = "public_intermediate"
 

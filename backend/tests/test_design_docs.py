@@ -16,6 +16,8 @@ import pytest
 
 from conftest import Warehouse
 
+pytestmark = pytest.mark.dbt
+
 DESIGN = Path(__file__).resolve().parents[2] / "docs" / "architecture"
 DOCS = ("schema_design_node_results.md", "schema_design_contributions.md")
 HEADING = re.compile(r"^### `(?P<schema>[a-z_]+)\.(?P<table>[a-z_]+)`\s*$")

@@ -29,6 +29,8 @@ from mart_expectations import (
 )
 from quality_compass.warehouse.settings import DbSettings
 
+pytestmark = pytest.mark.dbt
+
 E2E_SYNTHETIC = {
     "facilities": 30,
     "months": 12,
@@ -44,6 +46,7 @@ class PipelineRun:
     settings: DbSettings
     runs: dict[str, Path]
     process: subprocess.CompletedProcess[str]
+    report: Path
 
     def rows(self, statement: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with psycopg.connect(self.settings.conninfo()) as conn:
@@ -80,14 +83,17 @@ def pipeline_run(
         GenerateOptions(out_dir=tmp_path_factory.mktemp("e2e_runs"), **E2E_SYNTHETIC)  # type: ignore[arg-type]
     ).run_dir
     runs = {"real": CONTAINER_RUN, "synthetic": synthetic}
+    report = tmp_path_factory.mktemp("e2e_report") / "report.html"
     process = qc(
         settings,
         "pipeline",
         str(CONTAINER_RUN),
         str(synthetic),
+        "--report",
+        str(report),
         target_path=tmp_path_factory.mktemp("e2e_target"),
     )
-    return PipelineRun(settings=settings, runs=runs, process=process)
+    return PipelineRun(settings=settings, runs=runs, process=process, report=report)
 
 
 def test_pipeline_exits_zero_and_prints_a_summary_of_every_mart(pipeline_run: PipelineRun) -> None:
@@ -115,6 +121,23 @@ def test_pipeline_exits_zero_and_prints_a_summary_of_every_mart(pipeline_run: Pi
         assert rows > 0, mart
         assert f"public_marts.{mart}" in out
         assert f"{rows:,}" in out
+
+
+def test_pipeline_writes_the_report_of_the_newest_run(pipeline_run: PipelineRun) -> None:
+    from report_page import ReportPage
+
+    assert pipeline_run.process.returncode == 0
+    assert f"{pipeline_run.report.resolve()}" in pipeline_run.process.stdout.replace("\n", "")
+    page = ReportPage.parse(pipeline_run.report.read_text(encoding="utf-8"))
+    newest = pipeline_run.rows(
+        "select run_id from public_marts.dim_runs order by detected_at desc, run_id desc limit 1"
+    )[0]["run_id"]
+    assert page.data["run"]["run_id"] == newest
+    # The artefacts of this pipeline's build and freshness check (DBT_TARGET_PATH).
+    health = page.data["build_health"]
+    assert health["run_results"]["command"] == "build"
+    assert health["run_results"]["tests"]["passed"] > 0
+    assert health["freshness"]["status"] == "pass"
 
 
 SIGNAL_COLUMNS = """

@@ -26,8 +26,10 @@ from mart_expectations import (
 )
 from quality_compass.warehouse.dbt_runner import run_dbt
 
+pytestmark = pytest.mark.dbt
+
 MARTS = "public_marts"
-MART_MODELS = ("fct_signals", "fct_contributions", "dim_facilities", "dim_metrics")
+MART_MODELS = ("fct_signals", "fct_contributions", "dim_facilities", "dim_metrics", "dim_runs")
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt"
 
 

@@ -41,6 +41,8 @@ from quality_compass.load.loader import load_run
 from quality_compass.warehouse.dbt_runner import DbtResult, run_dbt
 from quality_compass.warehouse.settings import DbSettings
 
+pytestmark = pytest.mark.dbt
+
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt"
 RUNBOOK_SYNTHETIC = {
     "facilities": 24,

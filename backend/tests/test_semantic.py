@@ -21,6 +21,8 @@ import pytest
 
 from conftest import Warehouse
 
+pytestmark = pytest.mark.dbt
+
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt"
 MF = Path(sys.executable).parent / "mf"
 

@@ -72,6 +72,10 @@ class SizeResult:
     dbt_slowest_models: list[tuple[str, float]] = field(default_factory=list)
     dbt_seconds_per_mb: float | None = None
     dbt_model_seconds: float | None = None
+    # `qc report` of the run after the build (default bounds): file size and build time.
+    report_bytes: int | None = None
+    report_seconds: float | None = None
+    report_steps: dict[str, float] = field(default_factory=dict)
 
 
 def machine() -> dict[str, Any]:
@@ -256,7 +260,20 @@ def bench_size(
             result.dbt_seconds_per_mb = round(build.seconds / (jsonl_bytes / 1e6), 4)
             if not build.ok:
                 log(f"[{size}] warning: dbt build failed:\n{build.output[-3000:]}")
+            else:
+                log(f"[{size}] qc report …")
+                measure_bench_report(result, db, target)
     return result
+
+
+def measure_bench_report(result: SizeResult, db: DbSettings, target: Path) -> None:
+    """Size and build time of the run's HTML report (``qc report``, default bounds)."""
+    from quality_compass.report.writer import measure_report
+
+    figures = measure_report(db, out_dir=qc_home() / "bench" / "reports", target_path=target)
+    result.report_bytes = figures["bytes"]
+    result.report_seconds = figures["seconds"]
+    result.report_steps = figures["steps"]
 
 
 def run_bench(
@@ -345,6 +362,16 @@ def render_markdown(payload: dict[str, Any]) -> str:
                 f"Time inside the dbt models (sum of model execution times, without dbt's fixed cost): "
                 f"cost per MB ×{growth['dbt_model_seconds_per_mb_ratio']} from M to L."
             )
+    reports = [r for r in payload["results"] if r.get("report_bytes") is not None]
+    if reports:
+        figures = "; ".join(
+            f"{r['size']} {r['report_bytes'] / 1e6:.2f} MB in {r['report_seconds']} s"
+            for r in reports
+        )
+        lines += [
+            "",
+            f"`qc report` of the run (default bounds; target < 10 MB, < 30 s): {figures}.",
+        ]
     for r in payload["results"]:
         if r["dbt_slowest_models"]:
             models = ", ".join(f"{name} {t} s" for name, t in r["dbt_slowest_models"][:5])

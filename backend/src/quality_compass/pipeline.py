@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from quality_compass.errors import QcError
 from quality_compass.load.loader import load_run
@@ -19,6 +19,9 @@ from quality_compass.paths import qc_home, sample_runs_dir
 from quality_compass.warehouse.connection import connect, ping, resolve_settings
 from quality_compass.warehouse.dbt_runner import DbtResult, run_dbt
 from quality_compass.warehouse.settings import DbSettings
+
+if TYPE_CHECKING:
+    from quality_compass.report.writer import ReportResult
 
 MARTS_SCHEMA = "public_marts"
 MARTS = ("fct_signals", "fct_contributions", "dim_facilities", "dim_metrics")
@@ -48,6 +51,8 @@ class PipelineObserver(Protocol):
 
     def empty_mart(self, table: str, reason: str) -> None: ...
 
+    def report_written(self, report: ReportResult) -> None: ...
+
 
 @dataclass
 class PipelineResult:
@@ -55,6 +60,7 @@ class PipelineResult:
     dbt: dict[str, DbtResult] = field(default_factory=dict)
     mart_rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    report_path: Path | None = None
 
 
 def sample_run_dirs() -> list[Path]:
@@ -94,6 +100,7 @@ def run_pipeline(
     load_options: LoadOptions | None = None,
     target: str | None = None,
     require_every_mart: bool = False,
+    report_path: Path | None = None,
 ) -> PipelineResult:
     """Load the runs, then ``dbt seed``, ``dbt build`` and ``dbt source freshness``.
 
@@ -101,7 +108,8 @@ def run_pipeline(
     upstream math checks at severity warn) are reported but do not fail the pipeline.
     An empty mart is a warning (a partial run without contribution files legitimately
     leaves ``fct_contributions`` empty) unless ``require_every_mart``, which ``qc demo``
-    sets: its sample data covers every file kind.
+    sets: its sample data covers every file kind. With ``report_path``, the HTML report of
+    the newest run (``qc report``) is written there at the end.
     """
     started = time.perf_counter()
     settings = settings or resolve_settings()
@@ -128,7 +136,20 @@ def run_pipeline(
         raise QcError(f"the build left empty marts: {', '.join(empty)}")
     for name in empty:
         observer.empty_mart(f"{MARTS_SCHEMA}.{name}", _EMPTY_REASONS.get(name, ""))
+    if report_path is not None:
+        result.report_path = write_pipeline_report(settings, observer, report_path)
     return result
+
+
+def write_pipeline_report(
+    settings: DbSettings, observer: PipelineObserver, out: Path | None
+) -> Path:
+    """Write the HTML report of the newest run (``qc report``; ``out=None``: its default path)."""
+    from quality_compass.report.writer import write_report
+
+    written = write_report(settings, out=out)
+    observer.report_written(written)
+    return written.path
 
 
 def run_demo(observer: PipelineObserver) -> PipelineResult:
@@ -136,7 +157,9 @@ def run_demo(observer: PipelineObserver) -> PipelineResult:
     settings = resolve_settings()
     ping(settings)  # fail fast, before generating the synthetic run
     runs = [*sample_run_dirs(), demo_synthetic_run()]
-    return run_pipeline(runs, observer, settings=settings, require_every_mart=True)
+    result = run_pipeline(runs, observer, settings=settings, require_every_mart=True)
+    result.report_path = write_pipeline_report(settings, observer, None)
+    return result
 
 
 # -- the summary's numbers ---------------------------------------------------------------------

@@ -6,12 +6,13 @@ defines its commands (``db`` and ``load`` also their sub-apps ``qc db …``, ``q
 ``qc --help`` lists them: adding a command is one module and one line below.
 """
 
-from quality_compass.cli import bench, db, load, pipeline, synth
+from quality_compass.cli import bench, db, load, pipeline, report, synth
 from quality_compass.cli._app import app
 
 app.command("load")(load.load)
 app.command("demo")(pipeline.demo)
 app.command("pipeline")(pipeline.pipeline)
+app.command("report")(report.report)
 app.command("bench")(bench.bench)
 app.command("generate")(synth.generate)
 app.command("validate")(synth.validate)

@@ -33,6 +33,7 @@ from quality_compass.pipeline import (
 from quality_compass.warehouse.settings import DbSettings
 
 if TYPE_CHECKING:
+    from quality_compass.report.writer import ReportResult
     from quality_compass.synth.generate.options import GenerateResult
 
 # Below this size a load takes about a second: no progress bar.
@@ -199,6 +200,24 @@ class ConsolePipelineObserver:
 
     def empty_mart(self, table: str, reason: str) -> None:
         self.console.print(labelled("warning", "yellow", f"{table} is empty{reason}"))
+
+    def report_written(self, report: ReportResult) -> None:
+        print_report_written(self.console, report)
+
+
+def print_report_written(console: Console, report: ReportResult) -> None:
+    """Which run, how big, then the file's path alone on the last line (for scripts).
+
+    Plain text: run ids, graph names and paths are data, never markup.
+    """
+    graph = f" ({report.graph_name})" if report.graph_name else ""
+    console.print(
+        f"report of run {report.run_id}{graph}: {report.signals:,} signals, "
+        f"{report.bytes / 1_000_000:.1f} MB in {report.seconds:.1f} s",
+        markup=False,
+        soft_wrap=True,
+    )
+    console.print(str(report.path), markup=False, soft_wrap=True, highlight=False)
 
 
 def print_pipeline_summary(settings: DbSettings, console: Console, result: PipelineResult) -> None:

@@ -16,7 +16,8 @@ def demo() -> None:
 
     Loads the real runs bundled in backend/sample_runs plus a small synthetic run with every
     file kind (generated once under backend/.qc/demo_runs), builds the marts and prints a
-    summary of the signals and contributions.
+    summary of the signals and contributions, then writes the HTML report of the newest run
+    (``qc report``) and prints its path.
     """
     from quality_compass.cli.output import ConsolePipelineObserver
     from quality_compass.pipeline import run_demo
@@ -42,6 +43,10 @@ def pipeline(
     target: Annotated[
         str | None, typer.Option("--target", help="dbt target (dev, docker, prod).")
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Then write the HTML report of the newest run to PATH."),
+    ] = None,
 ) -> None:
     """Load run folders, then dbt seed, dbt build and dbt source freshness; print a summary.
 
@@ -59,4 +64,5 @@ def pipeline(
         ConsolePipelineObserver(out_console),
         load_options=LoadOptions(max_rejects=max_rejects, keep_runs=keep_runs),
         target=target,
+        report_path=report,
     )
