@@ -45,7 +45,7 @@ GROUP = int(os.environ.get("QC_PROPERTY_GROUP", "6"))
 #: A reject names a file of the run, then (for line files) the line, then the reason.
 REJECT = re.compile(r"^(?P<file>[^:\n]+?)(?::(?P<line>\d+))?: (?P<reason>\S.*)$", re.DOTALL)
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.dbt
 
 
 def _verdict(work: Path, case: Case) -> bool:
