@@ -3,6 +3,7 @@ kind of violation is a reject ``file:line: field path: reason`` (no dbt run here
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +15,11 @@ import orjson
 import psycopg
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from conftest import CONTAINER_RUN
+from mutations import EXTREMES, TYPE_SWAPS, _paths
 from quality_compass.load import contract
 from quality_compass.load.contract import (
     CLASSIFICATION,
@@ -30,6 +35,7 @@ from quality_compass.load.contract import (
     Spec,
 )
 from quality_compass.load.contract_checks import compile_spec, timestamp_reason
+from quality_compass.load.contract_fast import compile_fast
 from quality_compass.load.loader import load_run
 from quality_compass.load.references import NON_KEY_DIMENSIONS
 from quality_compass.load.report import LoadOptions, LoadReport
@@ -513,3 +519,72 @@ def test_periods_of_year_zero_are_refused_as_make_date_would(
     ):
         conn.execute("select make_date(0, 1, 1)")
     assert checker("0001-01") is None and checker("0000x") is None
+
+
+# -- the generated fast pass agrees with the generic checker -----------------------------------
+
+
+def _records() -> list[tuple[Spec, Any]]:
+    """Real records of every kind the contract checks (the bundled container run)."""
+    run = CONTAINER_RUN
+    records: list[tuple[Spec, Any]] = []
+    for node in sorted((run / "results" / "nodes").glob("*.jsonl")):
+        lines = [line for line in node.read_bytes().split(b"\n") if line]
+        records.append((NODE_HEADER, orjson.loads(lines[0])))
+        records.extend((ENTITY_RESULT, orjson.loads(line)) for line in lines[1:6])
+    records.append((DOCUMENT_CONTRACTS["graph"], orjson.loads((run / "graph.json").read_bytes())))
+    records.append(
+        (
+            DOCUMENT_CONTRACTS["metadata_bundle"],
+            orjson.loads((run / "metadata_bundle.json").read_bytes()),
+        )
+    )
+    records.append(
+        (
+            CLASSIFICATION,
+            {
+                "node_id": "n",
+                "metric_id": "m",
+                "entity_key": {"medicareId": "A"},
+                "signal_type": "baseline",
+                "severity": 30,
+                "severity_range": [26, 59],
+                "inputs": {"aggregate_zscore": 0.5},
+                "severity_calculation": {"base_severity": 30},
+                "timestamp": "2026-01-15T17:19:19.515256+00:00",
+            },
+        )
+    )
+    records.append(
+        (
+            CONTRIBUTION,
+            {
+                "weight_share": 0.5,
+                "weight_value": 3.0,
+                "excess_over_parent": -0.1,
+                "timestamp": "2026-01-16T15:06:38.559587Z",
+            },
+        )
+    )
+    return records
+
+
+RECORDS = _records()
+VALUES = [v for v in (*TYPE_SWAPS, *EXTREMES) if not (isinstance(v, str) and v.startswith("\x01"))]
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(data=st.data())
+def test_the_fast_pass_agrees_with_the_generic_checker(data: st.DataObject) -> None:
+    spec, record = data.draw(st.sampled_from(RECORDS))
+    value = copy.deepcopy(record)
+    paths = list(_paths(value))
+    path = data.draw(st.sampled_from(paths))
+    parent = value
+    for part in path[:-1]:
+        parent = parent[part]
+    if data.draw(st.booleans()):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = data.draw(st.sampled_from(VALUES))
+    assert compile_fast(spec)(value) == (compile_spec(spec)(value) is None), path

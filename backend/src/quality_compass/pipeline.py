@@ -45,6 +45,9 @@ class PipelineObserver(Protocol):
 
     def step(self, title: str) -> None: ...
 
+    def waiting(self, message: str) -> None:
+        """A load waits for another writer or a build (says what it waits for)."""
+
     def loaded(self, report: LoadReport) -> None: ...
 
     def finished(self, settings: DbSettings, result: PipelineResult) -> None: ...
@@ -117,7 +120,7 @@ def run_pipeline(
     result = PipelineResult()
     for run_dir in run_dirs:
         observer.step(f"load {run_dir}")
-        report = load_run(run_dir, settings, load_options)
+        report = load_run(run_dir, settings, load_options, notify=observer.waiting)
         result.loads.append(report)
         observer.loaded(report)
     target_args = ["--target", target] if target else []

@@ -184,6 +184,9 @@ class ConsolePipelineObserver:
     def step(self, title: str) -> None:
         self.console.rule(title)
 
+    def waiting(self, message: str) -> None:
+        self.console.print(Text(message, style="yellow"), soft_wrap=True)
+
     def loaded(self, report: LoadReport) -> None:
         for warning in report.warnings:
             self.console.print(labelled("warning", "yellow", warning), soft_wrap=True)

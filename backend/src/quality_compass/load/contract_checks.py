@@ -90,6 +90,8 @@ def _fields_checker(spec: Fields) -> Checker:
     members = {key: compile_spec(sub) for key, sub in spec.fields.items()}
     required = tuple(key for key, sub in spec.fields.items() if getattr(sub, "required", False))
     plain = _plain_number
+    high, low = MAX_MAGNITUDE, MIN_MAGNITUDE
+    width = len(members)
 
     def check(value: Any) -> Violation | None:
         if type(value) is not dict:
@@ -99,9 +101,19 @@ def _fields_checker(spec: Fields) -> Checker:
         for key in required:
             if value.get(key) is None:
                 return key, "must not be null" if key in value else "missing required field"
-        for key, item in value.items():
+        # walk the smaller side: the object's keys, or the few fields staging reads
+        pairs = value.items() if len(value) <= width else ((k, value.get(k)) for k in members)
+        for key, item in pairs:
             checker = members.get(key)
-            if checker is None or item is None or (checker is plain and _in_window(item)):
+            if checker is None or item is None:
+                continue
+            if (
+                checker is plain
+                and type(item) is float
+                and (  # inline: the common case
+                    low <= item <= high or -high <= item <= -low or item == 0.0
+                )
+            ):
                 continue
             violation = checker(item)
             if violation is not None:
@@ -121,6 +133,8 @@ def _items_checker(spec: Items) -> Checker:
             if spec.strict:
                 return "", f"expected an array, got {describe(value)}"
             return None
+        if plain and _all_in_window(value):
+            return None
         for index, item in enumerate(value):
             if objects and type(item) is not dict:
                 return f"[{index}]", f"expected an object, got {describe(item)}"
@@ -132,6 +146,16 @@ def _items_checker(spec: Items) -> Checker:
         return _duplicate(value, spec.unique) if spec.unique is not None else None
 
     return check
+
+
+def _all_in_window(values: list[Any]) -> bool:
+    """An array of floats inside the window, checked with C-level passes (None: not sure)."""
+    if not values or set(map(type, values)) != {float}:
+        return False
+    magnitudes = list(map(abs, values))
+    return max(magnitudes) <= MAX_MAGNITUDE and (
+        min(magnitudes) >= MIN_MAGNITUDE or all(m >= MIN_MAGNITUDE or m == 0 for m in magnitudes)
+    )
 
 
 def _duplicate(items: list[Any], unique: str) -> Violation | None:
@@ -369,17 +393,31 @@ _LEAF_CHECKERS: dict[str, Callable[[Leaf], Checker]] = {
 # -- the compiled contract ---------------------------------------------------------------------
 
 
+def compile_contract(spec: Spec) -> Checker:
+    """The checker a load uses: the generated fast pass, and the generic checker to word
+    a reject when the fast pass says no (``load/contract_fast.py``)."""
+    from quality_compass.load.contract_fast import compile_fast
+
+    fast = compile_fast(spec)
+    slow = compile_spec(spec)
+
+    def check(value: Any) -> Violation | None:
+        return None if fast(value) else slow(value)
+
+    return check
+
+
 @dataclass(frozen=True)
 class Contract:
     """The compiled checkers of every record kind."""
 
-    entity_result: Checker = field(default_factory=lambda: compile_spec(ENTITY_RESULT))
-    node_header: Checker = field(default_factory=lambda: compile_spec(NODE_HEADER))
-    contribution: Checker = field(default_factory=lambda: compile_spec(CONTRIBUTION))
-    classification: Checker = field(default_factory=lambda: compile_spec(CLASSIFICATION))
+    entity_result: Checker = field(default_factory=lambda: compile_contract(ENTITY_RESULT))
+    node_header: Checker = field(default_factory=lambda: compile_contract(NODE_HEADER))
+    contribution: Checker = field(default_factory=lambda: compile_contract(CONTRIBUTION))
+    classification: Checker = field(default_factory=lambda: compile_contract(CLASSIFICATION))
     documents: dict[str, Checker] = field(
         default_factory=lambda: {
-            name: compile_spec(spec) for name, spec in DOCUMENT_CONTRACTS.items()
+            name: compile_contract(spec) for name, spec in DOCUMENT_CONTRACTS.items()
         }
     )
 
