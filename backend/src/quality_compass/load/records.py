@@ -239,8 +239,11 @@ def check_entity(obj: Any, metric_id: str, aggregate: bool) -> str | None:
 def _check_anomalies_unique(methods: list[dict[str, Any]]) -> str | None:
     """One judgement per (profile, anomaly method, statistic) of a method (stg_anomalies' key)."""
     for method_index, method in enumerate(methods):
+        profiles = method["anomalies"]
+        if len(profiles) == 1 and len(profiles[0]["methods"]) < 2:
+            continue  # the common case: one judgement, nothing to repeat
         seen: set[tuple[Any, Any, Any]] = set()
-        for profile_index, profile in enumerate(method["anomalies"]):
+        for profile_index, profile in enumerate(profiles):
             for index, anomaly in enumerate(profile["methods"]):
                 if type(anomaly) is not dict:
                     continue
