@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from conftest import CONTAINER_RUN
 from mutations import EXTREMES, TYPE_SWAPS, _paths
 from quality_compass.load import contract
+from quality_compass.load.build_gate import BUILD_GATE_KEY
 from quality_compass.load.contract import (
     CLASSIFICATION,
     CONTRIBUTION,
@@ -41,6 +42,7 @@ from quality_compass.load.references import NON_KEY_DIMENSIONS
 from quality_compass.load.report import LoadOptions, LoadReport
 from quality_compass.needle.vocabulary import FACILITY_DIM, NO_SCORE, TIER_LABELS
 from quality_compass.paths import dbt_project_dir
+from quality_compass.warehouse.raw_schema import MIGRATION_LOCK_KEY
 from quality_compass.warehouse.settings import DbSettings
 
 AGG = "results/nodes/losIndex__medicareId__aggregate_time_period.jsonl"
@@ -216,6 +218,40 @@ def test_the_contract_checks_every_field_staging_casts() -> None:
     assert not missing, "load/contract.py lacks:\n" + "\n".join(missing)
 
 
+_INDEXED = re.compile(r"'?(\w+)'?\s*->>?\s*(?:-?\d+|\()")
+
+
+def _arrays(spec: Spec, name: str = "") -> Iterator[tuple[str, Items]]:
+    if isinstance(spec, Items):
+        yield name, spec
+        if spec.element is not None:
+            yield from _arrays(spec.element, name)
+    elif isinstance(spec, Fields):
+        for key, sub in spec.fields.items():
+            yield from _arrays(sub, key)
+    elif isinstance(spec, First):
+        yield from _arrays(spec.element, name)
+    elif isinstance(spec, Either):
+        yield from _arrays(spec.object_spec, name)
+
+
+def test_arrays_staging_reads_by_index_must_be_arrays() -> None:
+    """``x ->> 0`` of a scalar is the scalar itself in PostgreSQL: such fields must be arrays."""
+    arrays: dict[str, list[Items]] = {}
+    for spec in (ENTITY_RESULT, NODE_HEADER, CONTRIBUTION, CLASSIFICATION):
+        for name, items in _arrays(spec):
+            arrays.setdefault(name, []).append(items)
+    indexed = set()
+    for path in sorted(STAGING.glob("stg_*.sql")):
+        if path.stem not in LOADER_TABLES:
+            for name in _INDEXED.findall(_render(path.read_text())):
+                if name in arrays:
+                    indexed.add(name)
+    assert {"p10", "sample_sizes", "severity_range"} <= indexed, indexed
+    lenient = sorted(name for name in indexed if not all(items.strict for items in arrays[name]))
+    assert not lenient, f"read by index but not required to be arrays: {lenient}"
+
+
 def test_the_sql_parser_sees_the_casts_it_must() -> None:
     """A guard on the guard: known casts of each pattern are found."""
     found = set(_staging_requirements())
@@ -240,6 +276,8 @@ def test_the_sql_parser_sees_the_casts_it_must() -> None:
 
 def test_dbt_vars_the_contract_copies_are_equal() -> None:
     variables = yaml.safe_load((dbt_project_dir() / "dbt_project.yml").read_text())["vars"]
+    assert variables["qc_build_gate_key"] == BUILD_GATE_KEY
+    assert variables["qc_migration_lock_key"] == MIGRATION_LOCK_KEY
     assert set(variables["non_key_dimensions"]) == NON_KEY_DIMENSIONS
     assert variables["facility_dimension"] == FACILITY_DIM
     assert {

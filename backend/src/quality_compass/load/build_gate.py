@@ -24,6 +24,7 @@ the writer says so, removes the row and goes on.
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime
 
@@ -34,7 +35,8 @@ from quality_compass.load.locking import Notify
 #: pg_advisory lock key of the gate (the migration lock is 0x51C0_0001, the swap lock
 #: 0x51C0_0002); dbt var ``qc_build_gate_key`` holds the same number (a test keeps them equal).
 BUILD_GATE_KEY = 0x51C0_0003
-#: A registered build with no session of its application for this long has crashed.
+#: A registered build with no session of its application for this long has crashed
+#: (``QC_BUILD_STALE_SECONDS`` overrides it).
 STALE_AFTER_SECONDS = 15.0
 #: How often the registry is looked at while waiting.
 POLL_SECONDS = 0.5
@@ -46,9 +48,12 @@ def wait_for_builds(conn: psycopg.Connection, notify: Notify, purpose: str) -> N
     if not (got and got[0]):
         notify(f"{purpose}: waiting for a dbt build that is registering itself")
         conn.execute("select pg_advisory_xact_lock(%s)", (BUILD_GATE_KEY,))
+    stale_after = float(os.environ.get("QC_BUILD_STALE_SECONDS", STALE_AFTER_SECONDS))
     told: set[str] = set()
     unseen_since: dict[str, float] = {}
     while True:
+        # pg_stat_activity is read once per transaction unless the snapshot is cleared
+        conn.execute("select pg_stat_clear_snapshot()")
         builds = conn.execute(
             """
             select invocation_id, started_at, command, application_name,
@@ -76,11 +81,11 @@ def wait_for_builds(conn: psycopg.Connection, notify: Notify, purpose: str) -> N
                 )
             if alive:
                 unseen_since.pop(invocation, None)
-            elif now - unseen_since.setdefault(invocation, now) >= STALE_AFTER_SECONDS:
+            elif now - unseen_since.setdefault(invocation, now) >= stale_after:
                 notify(
                     f"warning: the dbt {command or 'build'} started {_clock(started)} "
                     f"(invocation {invocation}) has had no database session for "
-                    f"{STALE_AFTER_SECONDS:.0f} s: taken as crashed, its registration removed"
+                    f"{stale_after:g} s: taken as crashed, its registration removed"
                 )
                 conn.execute("delete from public.qc_builds where invocation_id = %s", (invocation,))
         time.sleep(POLL_SECONDS)

@@ -158,8 +158,9 @@ _STATISTICS = Fields(
         },
         "percentile_rank": PERCENT,
         "slope_percentile": PERCENT,
-        "per_period_simple_zscores": Items(NUMBER),
-        "per_period_robust_zscores": Items(NUMBER),
+        # read by index too (``->> -1``): a scalar there would be read as its element
+        "per_period_simple_zscores": Items(NUMBER, strict=True),
+        "per_period_robust_zscores": Items(NUMBER, strict=True),
         "winsor_applied": BOOLEAN,
         "suppressed": BOOLEAN,
         "observations": COUNT,
@@ -274,10 +275,14 @@ _GLOBAL_STATISTICS = Fields(
         "facets": Items(_FACET),
         "percentile_trends": Fields(
             {
-                "periods": Items(PERIOD),
-                **{band: Items(NUMBER) for band in _PERCENTILE_BANDS},
-                "sample_sizes": Items(COUNT),
-                "suppression_applied": Fields({band: Items(BOOLEAN) for band in _PERCENTILE_BANDS}),
+                # read by index (``-> 'p10' ->> t``): PostgreSQL reads a scalar as its own
+                # element 0, so each must be an array, not only hold the right values
+                "periods": Items(PERIOD, strict=True),
+                **{band: Items(NUMBER, strict=True) for band in _PERCENTILE_BANDS},
+                "sample_sizes": Items(COUNT, strict=True),
+                "suppression_applied": Fields(
+                    {band: Items(BOOLEAN, strict=True) for band in _PERCENTILE_BANDS}
+                ),
             }
         ),
     }
@@ -306,6 +311,7 @@ NODE_HEADER = Fields(
                 }
             ),
             unique="statistical_method",
+            strict=True,
         ),
         "canonical_child_node_ids": _HEADER_EDGES,
         "canonical_parent_node_ids": _HEADER_EDGES,
@@ -339,7 +345,7 @@ CLASSIFICATION = Fields(
     {
         "signal_type": enum(SIGNAL_TYPES, required=True),
         "severity": integer(0, 100, required=True),
-        "severity_range": Items(_SEVERITY),
+        "severity_range": Items(_SEVERITY, strict=True),
         "inputs": Fields(
             {
                 name: NUMBER

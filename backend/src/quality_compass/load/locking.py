@@ -5,10 +5,11 @@ locks in this order, so two writers never wait for each other in a cycle:
 
 1. the run's advisory lock (``run_lock``): loads and drops of the same run queue;
 2. the swap lock (``swap_lock``): one writer at a time changes the partition layout;
-3. the parent tables, in ``RAW_TABLES`` order (``lock_parents``): ``ACCESS EXCLUSIVE`` on a
+3. the build gate (``load/build_gate.py``): no dbt build runs while the runs change;
+4. the parent tables, in ``RAW_TABLES`` order (``lock_parents``): ``ACCESS EXCLUSIVE`` on a
    parent whose partition is dropped, ``SHARE UPDATE EXCLUSIVE`` where one is only attached.
 
-Until step 2 a load holds no lock on the parents (its new tables are created from the
+Until step 4 a load holds no lock on the parents (its new tables are created from the
 column list, not ``LIKE`` the parent), so loads of different runs copy in parallel.
 
 A lock request waits at most ``LOCK_TIMEOUT`` at a time: a request for ``ACCESS
@@ -104,6 +105,7 @@ def lock_parents(
 
 def describe_holders(conn: psycopg.Connection, tables: Sequence[str]) -> list[str]:
     """Who holds locks on these tables (other sessions), one line each, for the user."""
+    conn.execute("select pg_stat_clear_snapshot()")  # else the first read of the transaction
     rows = conn.execute(
         """
         select distinct lock.relation::regclass::text, lock.pid, activity.application_name,

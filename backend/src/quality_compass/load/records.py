@@ -84,8 +84,7 @@ def _refuse_underflow(data: bytes) -> None:
     even in jsonb; the loader refuses it anywhere in a line, with the line's file:line.
     """
     if (
-        (_E_MINUS.search(data) or _CAPITAL_E_MINUS.search(data))
-        and _TINY_EXPONENT.search(data)
+        (_E_MINUS.search(data) or _CAPITAL_E_MINUS.search(data)) and _TINY_EXPONENT.search(data)
     ) or (_SIXTEEN_ZEROS in data and _LONG_ZERO_FRACTION in data):
         try:
             json.loads(data, parse_float=_representable)

@@ -10,6 +10,7 @@ from psycopg import sql
 
 from quality_compass import __version__
 from quality_compass.errors import QcError
+from quality_compass.load.build_gate import wait_for_builds
 from quality_compass.load.locking import Notify, lock_parents, run_lock, swap_lock
 from quality_compass.warehouse.connection import connect
 from quality_compass.warehouse.raw_schema import (
@@ -66,7 +67,8 @@ def drop_run(
         if not found and not partitions:
             return False
         swap_lock(conn, notify)
-        # the layout may have changed while waiting for the swap lock: look again
+        wait_for_builds(conn, notify, f"dropping run {run_id}")
+        # the layout may have changed while waiting: look again
         partitions = [(t.name, p) for t in RAW_TABLES for p in run_partitions(conn, t.name, run_id)]
         tables = sorted({table for table, _ in partitions}, key=RAW_TABLE_NAMES.index)
         lock_parents(

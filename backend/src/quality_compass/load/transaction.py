@@ -25,6 +25,7 @@ import psycopg
 from psycopg import sql
 
 from quality_compass import __version__
+from quality_compass.load.build_gate import wait_for_builds
 from quality_compass.load.copy_writer import COPY_CHUNK, BoundedQueuedWriter
 from quality_compass.load.locking import lock_parents, run_lock, swap_lock
 from quality_compass.load.report import (
@@ -147,11 +148,13 @@ def swap_partitions(
 ) -> None:
     """Drop the run's previous partitions and attach this load's ones.
 
-    Locks in the writers' order (``load/locking.py``): the swap lock, then the parents in
-    ``RAW_TABLES`` order, ``ACCESS EXCLUSIVE`` where an old partition is dropped.
+    Locks in the writers' order (``load/locking.py``): the swap lock, the build gate (waits
+    for running dbt builds, ``load/build_gate.py``), then the parents in ``RAW_TABLES``
+    order, ``ACCESS EXCLUSIVE`` where an old partition is dropped.
     """
     assert report.load_id is not None
     swap_lock(conn, notify)
+    wait_for_builds(conn, notify, f"swapping run {run_id} in")
     previous = conn.execute(
         "select load_id from public.raw_runs where run_id = %s", (run_id,)
     ).fetchone()

@@ -20,8 +20,9 @@ from psycopg import sql
 
 from quality_compass.errors import QcError
 
-SCHEMA_VERSION = 1
-# Serialises DDL migrations across processes (pg_advisory_xact_lock key).
+SCHEMA_VERSION = 2
+# Serialises DDL migrations across processes (pg_advisory_xact_lock key; dbt var
+# qc_migration_lock_key holds the same number).
 MIGRATION_LOCK_KEY = 0x51C0_0001
 
 
@@ -176,7 +177,27 @@ def _create_raw_tables(conn: psycopg.Connection) -> None:
         )
 
 
-MIGRATIONS: dict[int, Callable[[psycopg.Connection], None]] = {1: _v1}
+def _v2(conn: psycopg.Connection) -> None:
+    """``qc_builds``: the dbt builds running now (``load/build_gate.py``).
+
+    dbt's on-run-start registers a build (``dbt/macros/build_registry.sql``, which creates
+    the same table if a build comes first), on-run-end removes it; writers of the raw
+    tables wait while a registered build is alive.
+    """
+    conn.execute(
+        """
+        create table if not exists public.qc_builds (
+            invocation_id text primary key,
+            started_at timestamptz not null default now(),
+            command text,
+            target text,
+            application_name text not null
+        )
+        """
+    )
+
+
+MIGRATIONS: dict[int, Callable[[psycopg.Connection], None]] = {1: _v1, 2: _v2}
 
 
 def current_version(conn: psycopg.Connection) -> int:
