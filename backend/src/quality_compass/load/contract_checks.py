@@ -3,7 +3,8 @@
 ``compile_spec`` turns a spec into a function ``value -> None | (field path, reason)``.
 The checkers run on every line of a load, so they are written for speed: an object's own
 keys are walked (not the spec's), and a plain ``number`` (the most common field) is checked
-inline. ``CONTRACT`` holds the compiled checker of every record kind.
+inline. The checker a load uses combines it with the generated fast pass
+(``load/contract_fast.py``: ``CONTRACT``).
 """
 
 from __future__ import annotations
@@ -11,20 +12,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from quality_compass.load.contract import (
-    CLASSIFICATION,
-    CONTRIBUTION,
-    DOCUMENT_CONTRACTS,
-    ENTITY_RESULT,
     INT32,
     INT64,
     MAX_MAGNITUDE,
     METHOD_SHORT_NAMES,
     MIN_MAGNITUDE,
-    NODE_HEADER,
     NUMBER,
     Either,
     Fields,
@@ -388,41 +383,6 @@ _LEAF_CHECKERS: dict[str, Callable[[Leaf], Checker]] = {
     "method": _method,
     "node_id": _node_id,
 }
-
-
-# -- the compiled contract ---------------------------------------------------------------------
-
-
-def compile_contract(spec: Spec) -> Checker:
-    """The checker a load uses: the generated fast pass, and the generic checker to word
-    a reject when the fast pass says no (``load/contract_fast.py``)."""
-    from quality_compass.load.contract_fast import compile_fast
-
-    fast = compile_fast(spec)
-    slow = compile_spec(spec)
-
-    def check(value: Any) -> Violation | None:
-        return None if fast(value) else slow(value)
-
-    return check
-
-
-@dataclass(frozen=True)
-class Contract:
-    """The compiled checkers of every record kind."""
-
-    entity_result: Checker = field(default_factory=lambda: compile_contract(ENTITY_RESULT))
-    node_header: Checker = field(default_factory=lambda: compile_contract(NODE_HEADER))
-    contribution: Checker = field(default_factory=lambda: compile_contract(CONTRIBUTION))
-    classification: Checker = field(default_factory=lambda: compile_contract(CLASSIFICATION))
-    documents: dict[str, Checker] = field(
-        default_factory=lambda: {
-            name: compile_contract(spec) for name, spec in DOCUMENT_CONTRACTS.items()
-        }
-    )
-
-
-CONTRACT = Contract()
 
 
 def violation_text(violation: Violation | None) -> str | None:

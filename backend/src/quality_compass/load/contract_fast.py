@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from quality_compass.load.contract import (
+    CLASSIFICATION,
+    CONTRIBUTION,
+    DOCUMENT_CONTRACTS,
+    ENTITY_RESULT,
     INT32,
     INT64,
     MAX_MAGNITUDE,
     METHOD_SHORT_NAMES,
     MIN_MAGNITUDE,
+    NODE_HEADER,
     Either,
     Fields,
     First,
@@ -28,6 +34,7 @@ from quality_compass.load.contract import (
     Leaf,
     Spec,
 )
+from quality_compass.load.contract_checks import Checker, Violation, compile_spec
 
 FastCheck = Callable[[Any], bool]
 
@@ -190,7 +197,38 @@ def compile_fast(spec: Spec) -> FastCheck:
 
 def _generic(kind: str) -> Callable[[Any], bool]:
     """A leaf kind with a test too long to inline: the generic checker, as a predicate."""
-    from quality_compass.load.contract_checks import compile_spec
-
     checker = compile_spec(Leaf(kind))
     return lambda value: checker(value) is None
+
+
+# -- the compiled contract ---------------------------------------------------------------------
+
+
+def compile_contract(spec: Spec) -> Checker:
+    """The checker a load uses: the generated fast pass, and the generic checker
+    (``load/contract_checks.py``) to word a reject when the fast pass says no."""
+    fast = compile_fast(spec)
+    slow = compile_spec(spec)
+
+    def check(value: Any) -> Violation | None:
+        return None if fast(value) else slow(value)
+
+    return check
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The compiled checkers of every record kind."""
+
+    entity_result: Checker = field(default_factory=lambda: compile_contract(ENTITY_RESULT))
+    node_header: Checker = field(default_factory=lambda: compile_contract(NODE_HEADER))
+    contribution: Checker = field(default_factory=lambda: compile_contract(CONTRIBUTION))
+    classification: Checker = field(default_factory=lambda: compile_contract(CLASSIFICATION))
+    documents: dict[str, Checker] = field(
+        default_factory=lambda: {
+            name: compile_contract(spec) for name, spec in DOCUMENT_CONTRACTS.items()
+        }
+    )
+
+
+CONTRACT = Contract()

@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from quality_compass.load.contract_checks import CONTRACT, node_id_reason, violation_text
+from quality_compass.load.contract_checks import node_id_reason, violation_text
+from quality_compass.load.contract_fast import CONTRACT
 from quality_compass.load.references import EntityKey, as_text, key_of_object, show_key
 from quality_compass.needle.vocabulary import (
     CLASSIFICATION_INDICATORS,

@@ -23,7 +23,8 @@ from typing import Any
 
 import orjson
 
-from quality_compass.load.contract_checks import CONTRACT, violation_text
+from quality_compass.load.contract_checks import violation_text
+from quality_compass.load.contract_fast import CONTRACT
 from quality_compass.needle.vocabulary import FACILITY_DIM
 
 #: dbt var ``non_key_dimensions``: carried along for display, not part of an entity key.
