@@ -7,7 +7,9 @@ overlaps with the server's jsonb input and memory stays flat.
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import threading
 from typing import Any
 
@@ -16,6 +18,7 @@ from psycopg.copy import LibpqWriter
 
 COPY_CHUNK = 4 << 20  # bytes handed to COPY at a time
 COPY_QUEUE_CHUNKS = 8  # chunks prepared ahead of the server (bounds memory: 32 MB)
+SWITCH_INTERVAL = float(os.environ.get("QC_COPY_SWITCH_INTERVAL", "0.0005"))  # seconds, while sending
 
 
 def escape_copy_text(data: bytes) -> bytes:
@@ -46,6 +49,7 @@ class BoundedQueuedWriter(LibpqWriter):
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=max_chunks)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._switch_interval = sys.getswitchinterval()
 
     def _work(self) -> None:
         try:
@@ -60,6 +64,11 @@ class BoundedQueuedWriter(LibpqWriter):
         if self._error is not None:
             raise self._error
         if self._thread is None:
+            # The sender needs the GIL after every socket wait; with the default 5 ms switch
+            # interval a busy parsing thread makes each of those waits up to 5 ms longer and
+            # starves the server. A short interval keeps the server fed.
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_INTERVAL)
             self._thread = threading.Thread(target=self._work, name="qc-copy-writer", daemon=True)
             self._thread.start()
         self._queue.put(bytes(data))
@@ -69,6 +78,7 @@ class BoundedQueuedWriter(LibpqWriter):
             self._queue.put(None)
             self._thread.join()
             self._thread = None
+            sys.setswitchinterval(self._switch_interval)
         if self._error is not None and exc is None:
             raise self._error
         super().finish(exc)
