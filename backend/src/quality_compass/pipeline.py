@@ -16,9 +16,14 @@ from quality_compass.errors import QcError
 from quality_compass.load.loader import load_run
 from quality_compass.load.report import LoadOptions, LoadReport
 from quality_compass.paths import qc_home, sample_runs_dir
-from quality_compass.warehouse.connection import connect, ping, resolve_settings
+from quality_compass.warehouse.connection import (
+    connect,
+    ping,
+    require_encrypted_session,
+    resolve_settings,
+)
 from quality_compass.warehouse.dbt_runner import DbtResult, run_dbt
-from quality_compass.warehouse.settings import DbSettings
+from quality_compass.warehouse.settings import PRODUCTION_TARGET, DbSettings
 
 MARTS_SCHEMA = "public_marts"
 MARTS = ("fct_signals", "fct_contributions", "dim_facilities", "dim_metrics")
@@ -101,10 +106,13 @@ def run_pipeline(
     upstream math checks at severity warn) are reported but do not fail the pipeline.
     An empty mart is a warning (a partial run without contribution files legitimately
     leaves ``fct_contributions`` empty) unless ``require_every_mart``, which ``qc demo``
-    sets: its sample data covers every file kind.
+    sets: its sample data covers every file kind. For the ``prod`` target nothing is loaded
+    unless the session is encrypted (dbt's on-run-start hook checks its own sessions).
     """
     started = time.perf_counter()
-    settings = settings or resolve_settings()
+    settings = settings or resolve_settings(target=target)
+    if target == PRODUCTION_TARGET:
+        require_encrypted_session(settings)
     observer.connected(settings, ping(settings))
     result = PipelineResult()
     for run_dir in run_dirs:

@@ -91,3 +91,5 @@ def db_env() -> None:
         sys.stdout.write(f"export {key}={shlex.quote(value)}\n")
     if not settings.sslmode:
         sys.stdout.write("unset DBT_POSTGRES_SSLMODE\n")
+    if not settings.sslrootcert:
+        sys.stdout.write("unset DBT_POSTGRES_SSLROOTCERT\n")

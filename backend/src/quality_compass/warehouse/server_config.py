@@ -83,11 +83,16 @@ def hba_text(listener: NetworkListener | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ident_text(os_users: Iterable[str]) -> str:
-    """The ``qc`` map: each OS user may connect as any database role (the owner is the admin)."""
+def ident_text(os_users: Iterable[str], superuser: str, major_version: int) -> str:
+    """The ``qc`` map: each OS user may connect as any role (PostgreSQL 16+), else as the superuser.
+
+    The checkout's owner administers its server, so any role is no more than the superuser
+    it already is; before PostgreSQL 16 the map cannot say "any role".
+    """
+    role = "all" if major_version >= 16 else f'"{superuser}"'
     lines = ["# Written by Quality Compass at every start; edits are lost."]
     for user in dict.fromkeys(os_users):
         if '"' in user or "\n" in user:
             continue  # cannot be written as a pg_ident token; that user is simply not let in
-        lines.append(f'{IDENT_MAP} "{user}" all')
+        lines.append(f'{IDENT_MAP} "{user}" {role}')
     return "\n".join(lines) + "\n"
