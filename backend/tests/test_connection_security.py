@@ -1,4 +1,4 @@
-"""TLS to the database (issue 10, defect I).
+"""TLS to the database and secrets on the way (issue 10, defects I and J).
 
 A second embedded server, for this module only, listens on 127.0.0.1 (a free port) with
 TLS, using a certificate made for the test (``tls_material``), and takes a password over
@@ -8,14 +8,18 @@ that need it skip, saying so, when there is none). The default embedded server n
 listens on TCP; here it plays the "plain" server, reached over its unix socket, where
 libpq ignores any sslmode.
 
-dbt runs three times (prod over verified TLS; prod on the plain socket; a wrong CA) and
-shares one target folder.
+dbt runs three times (prod over verified TLS with the password from a pgpass file; prod on
+the plain socket; a wrong CA) and shares one target folder.
 """
 
 from __future__ import annotations
 
+import os
+import shlex
 import socket
+import stat
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -176,9 +180,45 @@ def test_qc_pipeline_prod_refuses_the_unix_socket(fresh_db: DbSettings) -> None:
 # -- dbt: the profile and the on-run-start hook -----------------------------------------------
 
 
-def test_dbt_prod_runs_over_verified_tls(tls_server: TlsServer) -> None:
-    settings = tls_server.settings(target="prod")
-    result = _dbt(tls_server, ["run", "--target", "prod", *SPINE], settings)
+@pytest.fixture(scope="module")
+def pgpass_file(tls_server: TlsServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``qc db env --pgpass``: the password goes to a 0600 file, never to the output."""
+    path = tmp_path_factory.mktemp("secrets") / "pgpass"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DBT_POSTGRES_")}
+    environment.update(tls_server.env())
+    result = subprocess.run(
+        [sys.executable, "-m", "quality_compass", "db", "env", "--pgpass", str(path)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+    exports = _exports(result.stdout)
+    assert exports["PGPASSFILE"] == str(path)
+    assert exports["DBT_POSTGRES_PASSWORD"] == ""
+    assert exports["DBT_POSTGRES_SSLROOTCERT"] == str(tls_server.files.ca_certificate)
+    return path
+
+
+def _exports(output: str) -> dict[str, str]:
+    exports: dict[str, str] = {}
+    for line in output.splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            exports[name] = shlex.split(value)[0] if value else ""
+    return exports
+
+
+def test_dbt_prod_runs_over_verified_tls_with_a_pgpass_file(
+    tls_server: TlsServer, pgpass_file: Path
+) -> None:
+    settings = tls_server.settings(target="prod", DBT_POSTGRES_PASSWORD="")
+    result = _dbt(
+        tls_server, ["run", "--target", "prod", *SPINE], settings, PGPASSFILE=str(pgpass_file)
+    )
     assert result.ok, result.output
     assert "OK hook: quality_compass.on-run-start.0" in result.output
     with psycopg.connect(tls_server.settings().conninfo(), autocommit=True) as conn:
@@ -205,3 +245,36 @@ def test_dbt_refuses_a_certificate_from_another_ca(tls_server: TlsServer) -> Non
     result = _dbt(tls_server, ["debug", "--target", "prod", "--connection"], settings)
     assert not result.ok
     assert "certificate verify failed" in result.output
+
+
+# -- secrets -----------------------------------------------------------------------------------
+
+
+def test_pgpass_file_is_private_and_lets_qc_in(
+    tls_server: TlsServer, pgpass_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert stat.S_IMODE(pgpass_file.stat().st_mode) == 0o600
+    assert PASSWORD in pgpass_file.read_text()
+    settings = tls_server.settings(DBT_POSTGRES_PASSWORD="")
+    monkeypatch.setenv("PGPASSFILE", str(pgpass_file))
+    with connect(settings, autocommit=True) as conn:
+        assert conn.execute(SSL_OF_SESSION).fetchone() == (True,)
+
+
+def test_db_env_no_password_leaves_the_password_out(tls_server: TlsServer) -> None:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DBT_POSTGRES_")}
+    environment.update(tls_server.env())
+    result = subprocess.run(
+        [sys.executable, "-m", "quality_compass", "db", "env", "--no-password"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert PASSWORD not in result.stdout + result.stderr
+    exports = _exports(result.stdout)
+    assert "DBT_POSTGRES_PASSWORD" not in exports
+    assert exports["DBT_POSTGRES_HOST"] == "127.0.0.1"
+    assert exports["DBT_POSTGRES_SSLMODE"] == "verify-full"

@@ -202,6 +202,14 @@ def test_start_changes_no_permission_outside_the_project(
         shutil.rmtree(closed)
 
 
+def test_log_file_is_private(private_server: EmbeddedPostgres) -> None:
+    """postgres.log (issue 10, defect J): the server account's, mode 0600."""
+    info = private_server.log_file.stat()
+    assert stat.S_IMODE(info.st_mode) == 0o600
+    assert info.st_uid == private_server.account.uid
+    assert "database system is ready to accept connections" in private_server.log_file.read_text()
+
+
 @NEEDS_ROOT
 def test_restart_migrates_an_older_cluster(private_server: EmbeddedPostgres) -> None:
     """A cluster from an older qc (trust, open socket folder, readable log) is closed at start."""
