@@ -211,6 +211,25 @@ def test_log_file_is_private(private_server: EmbeddedPostgres) -> None:
 
 
 @NEEDS_ROOT
+def test_binaries_out_of_reach_get_a_clear_error(
+    private_server: EmbeddedPostgres, server_homes: Callable[[str], Path]
+) -> None:
+    """Binaries under a folder the server account cannot enter: an error, not a chmod."""
+    closed = Path(tempfile.mkdtemp(prefix="qc-closed-bin-"))
+    try:
+        (closed / "bin").mkdir()
+        for program in ("postgres", "initdb", "pg_ctl"):
+            (closed / "bin" / program).symlink_to(private_server.bin_dir / program)
+        server = EmbeddedPostgres(server_homes("closed-bin"), bin_dir=closed / "bin")
+        with pytest.raises(EmbeddedServerError, match="cannot run") as raised:
+            server.start()
+        assert str(closed) in str(raised.value) and "non-root user" in str(raised.value)
+        assert stat.S_IMODE(closed.stat().st_mode) == 0o700
+    finally:
+        shutil.rmtree(closed)
+
+
+@NEEDS_ROOT
 def test_restart_migrates_an_older_cluster(private_server: EmbeddedPostgres) -> None:
     """A cluster from an older qc (trust, open socket folder, readable log) is closed at start."""
     private_server.stop()
