@@ -248,9 +248,12 @@ class EmbeddedPostgres:
             time.sleep(0.1)
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / "postmaster.pid").unlink()
+        socket_dir = self.socket_dir
+        if socket_dir.is_symlink() or not socket_dir.is_dir():
+            return  # not a folder qc made: start refuses or replaces it, nothing to clean
         for name in (f".s.PGSQL.{self.port}", f".s.PGSQL.{self.port}.lock"):
             with contextlib.suppress(FileNotFoundError):
-                (self.socket_dir / name).unlink()
+                (socket_dir / name).unlink()
 
     def _prepare_account(self) -> None:
         """The server account exists, may enter the home folder, and can run the binaries.
@@ -323,14 +326,20 @@ class EmbeddedPostgres:
     def _write_private(self, path: Path, content: bytes) -> None:
         """Write a file of the data folder: the server account's, mode 0600."""
         path.unlink(missing_ok=True)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(content)
         self.account.give(path, 0o600)
 
     def _open_log(self) -> None:
         """postgres.log: created 0600, and an older world-readable one is closed."""
-        descriptor = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+        try:
+            descriptor = os.open(self.log_file, flags, 0o600)
+        except OSError as exc:  # e.g. a link where the log should be
+            raise EmbeddedServerError(
+                f"cannot open the server log {self.log_file}: {exc.strerror}"
+            ) from None
         os.close(descriptor)
         self.account.give(self.log_file, 0o600)
 
