@@ -67,6 +67,12 @@ class ServerAccount:
                 return cls(name=SERVER_USER_AS_ROOT, uid=-1, gid=-1, switch=True)
             _create_system_user(SERVER_USER_AS_ROOT)
             entry = pwd.getpwnam(SERVER_USER_AS_ROOT)
+        if entry.pw_uid == 0 or entry.pw_gid == 0:
+            raise EmbeddedServerError(
+                f"the OS user {entry.pw_name!r} that runs the embedded PostgreSQL has uid or "
+                "gid 0 (root's); give it its own user and group, e.g. "
+                f"`groupadd {entry.pw_name} && usermod -g {entry.pw_name} {entry.pw_name}`"
+            )
         return cls(name=entry.pw_name, uid=entry.pw_uid, gid=entry.pw_gid, switch=True)
 
     def process_options(self) -> dict[str, object]:
