@@ -22,6 +22,7 @@ import fcntl
 import os
 import pickle
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -118,6 +119,25 @@ def shared_fixture(
         value = build()
         stored.write_bytes(pickle.dumps(value))
         return value
+
+
+@pytest.fixture(scope="session")
+def server_homes() -> Iterator[Callable[[str], Path]]:
+    """New ``QC_HOME`` paths for tests that run a private embedded server.
+
+    As root the server runs as the account ``pgserver``, and qc never opens folders outside
+    the project for it: pytest's ``tmp_path`` (under a 0700 folder of root) is out of its
+    reach. These homes live in a /tmp folder open for search only (0711); qc creates each
+    home itself. Servers must be stopped by the tests that start them.
+    """
+    base = Path(tempfile.mkdtemp(prefix="qc-test-homes-"))
+    base.chmod(0o711)
+
+    def make(name: str) -> Path:
+        return base / f"{name}-{uuid.uuid4().hex[:8]}"
+
+    yield make
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

