@@ -63,6 +63,9 @@ from quality_compass.warehouse.socket_folder import (
 PORT = 5432
 SUPERUSER = "postgres"
 START_TIMEOUT_S = 60
+#: How long the processes of a killed server may take to go after SIGKILL (a process in
+#: uninterruptible I/O under heavy load only dies when the I/O returns).
+ORPHAN_TIMEOUT_S = 30
 
 
 def package_bin_dir() -> Path:
@@ -143,6 +146,7 @@ class EmbeddedPostgres:
         self.account = ServerAccount.for_this_process(create=False)
         self.area: ServerArea | None = None
         self.bin_dir = self.source_bin_dir
+        self._log_start = 0
         self._refresh_layout()
 
     # -- paths -----------------------------------------------------------------
@@ -299,7 +303,14 @@ class EmbeddedPostgres:
         """Remove what a crashed server leaves behind so that a start cannot hang."""
         if self._live_postmaster_pid() is not None:
             return
-        kill_server_processes(self.data_dir)
+        survivors = kill_server_processes(self.data_dir, timeout=ORPHAN_TIMEOUT_S)
+        if survivors:
+            # Recovery must not start while processes of the old server still run.
+            raise EmbeddedServerError(
+                f"processes of the previous server of {self.data_dir} are still running "
+                f"{ORPHAN_TIMEOUT_S} s after SIGKILL (pids {', '.join(map(str, survivors))}); "
+                "try again once they are gone"
+            )
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / "postmaster.pid").unlink()
         socket_dir = self.socket_dir
@@ -415,6 +426,7 @@ class EmbeddedPostgres:
 
     def _pg_start(self, socket_dir: Path) -> None:
         self._open_log()
+        self._log_start = self.log_file.stat().st_size
         options = f"-k {socket_dir} -p {self.port}"
         try:
             self._run_pg(
@@ -443,12 +455,19 @@ class EmbeddedPostgres:
                 )
             time.sleep(0.1)
 
-    def _log_tail(self, lines: int = 15) -> str:
+    def _log_tail(self, lines: int = 40) -> str:
+        """What the server logged during this start (its last ``lines``): the cause is there."""
         try:
-            tail = self.log_file.read_text(errors="replace").splitlines()[-lines:]
+            with open(self.log_file, "rb") as handle:
+                handle.seek(self._log_start)
+                written = handle.read().decode(errors="replace").splitlines()
         except OSError:
             return ""
-        return f"last lines of {self.log_file}:\n" + "\n".join(tail)
+        if not written:
+            return f"({self.log_file} has nothing from this start)"
+        shown = written[-lines:]
+        skipped = f" (the last {lines} of {len(written)})" if len(written) > lines else ""
+        return f"{self.log_file}, this start{skipped}:\n" + "\n".join(shown)
 
     def _connect(self, database: str = "postgres") -> psycopg.Connection[Any]:
         import psycopg

@@ -297,7 +297,12 @@ def _make_readable(folder: Path) -> None:
 
 def remove_area(area: ServerArea) -> None:
     """Kill what still runs from ``area`` and delete it (``rmtree`` never follows links)."""
-    kill_server_processes(area.path, inside=True)
+    survivors = kill_server_processes(area.path, inside=True)
+    if survivors:
+        raise EmbeddedServerError(
+            f"server processes in {area.path} survive SIGKILL (pids "
+            f"{', '.join(map(str, survivors))}); not deleting it under them, try again"
+        )
     shutil.rmtree(area.path)
 
 

@@ -79,13 +79,19 @@ def server_processes(folder: Path, inside: bool = False) -> list[psutil.Process]
     return found
 
 
-def kill_server_processes(folder: Path, inside: bool = False, timeout: float = 10) -> None:
-    """SIGKILL the postgres processes of ``folder`` and wait until they are gone."""
+def kill_server_processes(folder: Path, inside: bool = False, timeout: float = 10) -> list[int]:
+    """SIGKILL the postgres processes of ``folder``; wait for them; the pids still alive."""
     for proc in server_processes(folder, inside):
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
     deadline = time.monotonic() + timeout
-    while server_processes(folder, inside) and time.monotonic() < deadline:
+    while True:
+        alive = server_processes(folder, inside)
+        if not alive or time.monotonic() > deadline:
+            return [proc.pid for proc in alive]
+        for proc in alive:  # e.g. forked after the first round
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
         time.sleep(0.1)
 
 
