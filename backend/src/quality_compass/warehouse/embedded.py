@@ -146,7 +146,6 @@ class EmbeddedPostgres:
         self.account = ServerAccount.for_this_process(create=False)
         self.area: ServerArea | None = None
         self.bin_dir = self.source_bin_dir
-        self._log_start = 0
         self._refresh_layout()
 
     # -- paths -----------------------------------------------------------------
@@ -210,7 +209,11 @@ class EmbeddedPostgres:
         """Start (or reuse) the server and make sure ``database`` exists."""
         with self._locked():
             self._refresh_layout()
-            if self._live_postmaster_pid() is None or not self._accepts_connections():
+            if self._live_postmaster_pid() is not None:
+                # Running, perhaps slow to answer (heavy load, crash recovery): wait for it;
+                # a second postmaster cannot start on the same data folder anyway.
+                self._wait_until_accepting("the running embedded PostgreSQL", since=None)
+            else:
                 self._recover_stale_state()
                 self._prepare_account()
                 socket_dir = claim_socket_folder(self.server_dir, self.port, self.account)
@@ -426,7 +429,7 @@ class EmbeddedPostgres:
 
     def _pg_start(self, socket_dir: Path) -> None:
         self._open_log()
-        self._log_start = self.log_file.stat().st_size
+        since = self.log_file.stat().st_size
         options = f"-k {socket_dir} -p {self.port}"
         try:
             self._run_pg(
@@ -446,28 +449,33 @@ class EmbeddedPostgres:
                 timeout=START_TIMEOUT_S + 15,
             )
         except EmbeddedServerError as exc:
-            raise EmbeddedServerError(f"{exc}\n{self._log_tail()}") from None
+            raise EmbeddedServerError(f"{exc}\n{self._log_tail(since)}") from None
+        self._wait_until_accepting("the embedded PostgreSQL", since)
+
+    def _wait_until_accepting(self, what: str, since: int | None) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._accepts_connections():
             if time.monotonic() > deadline:
                 raise EmbeddedServerError(
-                    f"the embedded PostgreSQL did not accept connections within {START_TIMEOUT_S} s\n{self._log_tail()}"
+                    f"{what} did not accept connections within {START_TIMEOUT_S} s\n{self._log_tail(since)}"
                 )
+            if self._live_postmaster_pid() is None:
+                raise EmbeddedServerError(f"{what} stopped while starting\n{self._log_tail(since)}")
             time.sleep(0.1)
 
-    def _log_tail(self, lines: int = 40) -> str:
-        """What the server logged during this start (its last ``lines``): the cause is there."""
+    def _log_tail(self, since: int | None, lines: int = 40) -> str:
+        """The log's last ``lines``, from byte ``since`` (what this start wrote: the cause)."""
         try:
             with open(self.log_file, "rb") as handle:
-                handle.seek(self._log_start)
+                handle.seek(since or 0)
                 written = handle.read().decode(errors="replace").splitlines()
         except OSError:
             return ""
         if not written:
             return f"({self.log_file} has nothing from this start)"
-        shown = written[-lines:]
-        skipped = f" (the last {lines} of {len(written)})" if len(written) > lines else ""
-        return f"{self.log_file}, this start{skipped}:\n" + "\n".join(shown)
+        what = "this start" if since is not None else "its end"
+        skipped = f", the last {lines} of {len(written)} lines" if len(written) > lines else ""
+        return f"{self.log_file} ({what}{skipped}):\n" + "\n".join(written[-lines:])
 
     def _connect(self, database: str = "postgres") -> psycopg.Connection[Any]:
         import psycopg

@@ -165,7 +165,8 @@ def _area_root(account: ServerAccount) -> Path:
     preferred = AREA_ROOTS[0]
     if preferred.parent.is_dir():
         with contextlib.suppress(FileExistsError, PermissionError):
-            preferred.mkdir(mode=0o711)
+            preferred.mkdir(mode=0o700)
+            os.chmod(preferred, 0o711)  # made just now by qc: whatever the umask, searchable
     for root in AREA_ROOTS:
         if _trusted_root(root, account):
             return root
