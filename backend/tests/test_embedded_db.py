@@ -186,3 +186,22 @@ def _wait_dead(pid: int) -> None:
     deadline = time.monotonic() + 10
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def test_destroy_deletes_the_data_to_start_from_nothing(server: EmbeddedPostgres) -> None:
+    server.start()
+    with psycopg.connect(server.settings().conninfo(), autocommit=True) as conn:
+        conn.execute("create table if not exists survivor (id int)")
+    refused = _qc(server.home, "db", "destroy")  # no --yes, no terminal: nothing happens
+    assert refused.returncode == 2 and "pass --yes" in refused.stderr
+    assert server.status().running
+    result = _qc(server.home, "db", "destroy", "--yes")
+    assert result.returncode == 0, result.stderr
+    for path in (server.data_dir, server.log_file, server.home / "run"):
+        assert f"deleted {path}" in result.stdout
+        assert not path.exists()
+    assert not server.status().running
+    assert (server.home / "db.lock").exists()  # the rest of QC_HOME stays
+    server.start()
+    with psycopg.connect(server.settings().conninfo()) as conn:
+        assert conn.execute("select to_regclass('survivor')").fetchone() == (None,)
