@@ -124,9 +124,9 @@ class ServerAccount:
                 f"the embedded PostgreSQL runs as the OS user {self.name!r} (PostgreSQL "
                 f"refuses to run as root), and that user cannot reach {home}"
                 f"{self.blocker_note(home)}. qc does not change the permissions of folders "
-                "outside the project. Open that folder to it, or delete the data "
-                "(`qc db destroy`) so that qc starts afresh in a private folder of its own, "
-                "or run qc as a non-root user."
+                "outside the project. To keep the data there, make that folder searchable for "
+                "that user yourself; to start afresh in a private folder qc makes for it, "
+                "delete the data with `qc db destroy --yes`; or run qc as a non-root user."
             )
         if returncode != 0:
             raise EmbeddedServerError(
