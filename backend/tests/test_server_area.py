@@ -30,6 +30,7 @@ import psycopg
 import pytest
 
 from other_user import OTHER_USER, probe_as_other_user
+from quality_compass.errors import EmbeddedServerError
 from quality_compass.warehouse import server_area
 from quality_compass.warehouse.embedded import PORT, EmbeddedPostgres, package_bin_dir
 from quality_compass.warehouse.server_account import ServerAccount
@@ -342,3 +343,30 @@ def test_destroy_removes_the_area(checkout: ClosedCheckout) -> None:
     )
     assert not server.status().running and server.area is None
     _unchanged_outside(checkout)
+
+
+def test_a_cluster_whose_folder_was_closed_later_is_not_moved(
+    checkout: ClosedCheckout,
+) -> None:
+    """Data made in the checkout stays there: a clear error, and `destroy` starts afresh."""
+    parent = Path(tempfile.mkdtemp(prefix="qc-closed-later-"))
+    parent.chmod(0o711)
+    server = EmbeddedPostgres(parent / "qc", bin_dir=checkout.source_bin)
+    try:
+        server.start()
+        assert server.area is None and server.data_dir == parent / "qc" / "pgdata"
+        server.stop()
+        parent.chmod(0o700)
+        with pytest.raises(EmbeddedServerError, match="cannot reach") as raised:
+            server.start()
+        message = " ".join(str(raised.value).split())
+        assert f"the folder {parent} is closed to it" in message
+        assert "qc db destroy --yes" in message
+        assert stat.S_IMODE(parent.stat().st_mode) == 0o700
+        server.destroy()
+        server.start()
+        assert server.area is not None
+        assert _query(server, "select 1") == [(1,)]
+    finally:
+        server.destroy()
+        shutil.rmtree(parent)
