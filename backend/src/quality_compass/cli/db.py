@@ -1,4 +1,4 @@
-"""``qc db start / stop / status / env``: the embedded PostgreSQL server."""
+"""``qc db start / stop / status / env / destroy``: the embedded PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def db_start() -> None:
     settings = server.start(database_name())
     _prepare_raw_schema(settings)
     status = server.status()
-    out_console.print(status.describe())
-    out_console.print(f"  database: {settings.database}")
+    out_console.print(status.describe(), markup=False)
+    out_console.print(f"  database: {settings.database}", markup=False)
 
 
 @db_app.command("stop")
@@ -55,10 +55,39 @@ def db_stop() -> None:
     )
 
 
+@db_app.command("destroy")
+@handle_errors
+def db_destroy(
+    yes: Annotated[
+        bool,
+        typer.Option("--yes", "-y", help="Do not ask for confirmation (scripts, CI)."),
+    ] = False,
+) -> None:
+    """Stop the embedded server and delete its data, to start from nothing.
+
+    Deletes the data folder, the socket folder and the log, and the server area outside the
+    checkout when there is one (as root, see `qc db status`). Reports and other files under
+    .qc stay. The next command starts an empty server.
+    """
+    from quality_compass.errors import ConfigError
+    from quality_compass.warehouse.embedded import EmbeddedPostgres
+
+    server = EmbeddedPostgres()
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("qc db destroy deletes the embedded database; pass --yes to confirm")
+        typer.confirm(f"Delete the embedded database of {server.home}?", abort=True)
+    removed = server.destroy()
+    if not removed:
+        out_console.print("embedded PostgreSQL: nothing to delete", markup=False)
+    for path in removed:
+        out_console.print(f"deleted {path}", markup=False)
+
+
 @db_app.command("status")
 @handle_errors
 def db_status() -> None:
-    """Show whether the embedded server runs, where its data and socket are.
+    """Show whether the embedded server runs, where its data, socket and log are.
 
     Exits 0 when it runs, 3 when it is stopped.
     """
@@ -66,7 +95,7 @@ def db_status() -> None:
     from quality_compass.warehouse.settings import external_settings
 
     status = EmbeddedPostgres().status()
-    out_console.print(status.describe())
+    out_console.print(status.describe(), markup=False)
     external = external_settings()
     if external is not None and external.host != str(status.socket_dir):
         out_console.print(

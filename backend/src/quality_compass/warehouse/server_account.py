@@ -6,8 +6,8 @@ groups: it never inherits root's gid 0. Started by anyone else, it runs as that 
 
 The account must reach the server binaries and the data folder on its own: qc never
 changes the permissions of a folder outside the project's own folders to let it in
-(docs/architecture/security.md). When it cannot, starting fails with one message that
-says which folder is closed and what to do.
+(docs/architecture/security.md). When it cannot reach the checkout, qc gives it a private
+folder of its own outside the project (``warehouse.server_area``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ _HOME_CLOSED = 90
 _BINARY_CLOSED = 91
 _ACCESS_PROBE = (
     'test -x "$1" || exit 90\n'  # search permission on the data folder and every parent
-    '"$2" -V >/dev/null 2>&1 || exit 91\n'  # the server binary runs (folders, libraries)
+    'test -z "$2" || "$2" -V >/dev/null 2>&1 || exit 91\n'  # the binary runs (folders, libraries)
 )
 
 
@@ -91,38 +91,53 @@ class ServerAccount:
             os.chown(path, self.uid, self.gid, follow_symlinks=False)
         path.chmod(mode)
 
-    def check_access(self, home: Path, server_binary: Path) -> None:
-        """Fail clearly unless this account can reach ``home`` and run ``server_binary``."""
+    def can_search(self, folder: Path) -> bool:
+        """Whether this account can reach ``folder`` (search permission on it and every parent)."""
+        return self._probe(folder, None) == 0
+
+    def can_run(self, server_binary: Path) -> bool:
+        """Whether this account can run ``server_binary`` (its folders and libraries reachable)."""
+        return self._probe(Path("/"), server_binary) == 0
+
+    def _probe(self, folder: Path, server_binary: Path | None) -> int:
         if not self.switch:
-            return
+            return 0
         result = subprocess.run(
-            ["/bin/sh", "-c", _ACCESS_PROBE, "sh", str(home), str(server_binary)],
+            ["/bin/sh", "-c", _ACCESS_PROBE, "sh", str(folder), str(server_binary or "")],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             check=False,
             **self.process_options(),  # type: ignore[call-overload]
         )
-        if result.returncode == _HOME_CLOSED:
+        return int(result.returncode)
+
+    def check_access(self, home: Path, server_binary: Path) -> None:
+        """Fail clearly unless this account can reach ``home`` and run ``server_binary``.
+
+        Reached only when qc cannot give the account a place of its own (a server area,
+        ``warehouse.server_area``), e.g. for a data folder made before.
+        """
+        returncode = self._probe(home, server_binary)
+        if returncode == _HOME_CLOSED:
             raise EmbeddedServerError(
                 f"the embedded PostgreSQL runs as the OS user {self.name!r} (PostgreSQL "
                 f"refuses to run as root), and that user cannot reach {home}"
-                f"{self._blocker_note(home)}. qc does not change the permissions of folders "
-                "outside the project. Set QC_HOME to a folder that user can reach (every "
-                "folder on the way open to it for search, e.g. under /var/lib or /srv), or run "
-                "qc as a non-root user."
+                f"{self.blocker_note(home)}. qc does not change the permissions of folders "
+                "outside the project. To keep the data there, make that folder searchable for "
+                "that user yourself; to start afresh in a private folder qc makes for it, "
+                "delete the data with `qc db destroy --yes`; or run qc as a non-root user."
             )
-        if result.returncode != 0:
+        if returncode != 0:
             raise EmbeddedServerError(
                 f"the embedded PostgreSQL runs as the OS user {self.name!r} (PostgreSQL "
                 f"refuses to run as root), and that user cannot run {server_binary}"
-                f"{self._blocker_note(server_binary.parent)}. qc does not change the "
-                "permissions of the Python environment. Install the environment where that "
-                "user can reach it (e.g. a checkout outside /root, or UV_PROJECT_ENVIRONMENT "
-                "pointing at such a folder), or run qc as a non-root user."
+                f"{self.blocker_note(server_binary.parent)}. qc does not change the "
+                "permissions of the Python environment. Run qc as a non-root user, or install "
+                "the environment where that user can reach it."
             )
 
-    def _blocker_note(self, target: Path) -> str:
+    def blocker_note(self, target: Path) -> str:
         """`` (the folder /x is closed to it)`` for the first folder it cannot search."""
         for folder in [*reversed(target.parents), target]:
             try:

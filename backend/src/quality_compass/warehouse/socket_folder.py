@@ -72,6 +72,21 @@ def claim_socket_folder(home: Path, port: int, account: ServerAccount) -> Path:
     return created
 
 
+def release_socket_folder(home: Path, account: ServerAccount) -> list[Path]:
+    """What ``qc db destroy`` deletes for the socket of ``home``.
+
+    The record, and the /tmp folder it names while that is still the server account's
+    private folder (anything else there is someone else's and stays).
+    """
+    paths = []
+    recorded = _recorded(home)
+    if recorded is not None and _is_private_to(recorded, account):
+        paths.append(recorded)
+    if (home / RECORD_NAME).exists():
+        paths.append(home / RECORD_NAME)
+    return paths
+
+
 def _claim_project_folder(folder: Path, account: ServerAccount) -> None:
     """``<home>/run``: create it, or take it over only when it is ours or the server's."""
     try:
