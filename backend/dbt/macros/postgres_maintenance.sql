@@ -1,7 +1,11 @@
 {#- PostgreSQL maintenance.
 
-    analyze_table(): post-hook; refreshes planner statistics of the model just built
-    (`analyze <this>`), so the next models in the same build plan joins on real row counts.
+    analyze_table(exclude_data_types=[]): post-hook; refreshes planner statistics of the
+    model just built (`analyze <this>`), so the next models in the same build plan joins on
+    real row counts. A run_partitioned model analyzes only the partitions this invocation
+    built (the ledger lists them), never its whole history. exclude_data_types leaves
+    columns of those types out (the marts skip jsonb documents, whose statistics cost as
+    much as the build and that no query filters on).
 
     vacuum_analyze_table(table_name, schema_name=none): run-operation;
         dbt run-operation vacuum_analyze_table --args '{"table_name": "fct_signals"}'
@@ -12,10 +16,22 @@
     autocommit mode: the macro first ends dbt's transaction with COMMIT and then sends
     VACUUM without auto-begin, so the server runs it outside any transaction. -#}
 
-{% macro analyze_table() -%}
+{% macro analyze_table(exclude_data_types=[]) -%}
+    {%- set columns = [] -%}
+    {%- if exclude_data_types -%}
+        {%- set columns = model.columns.values() | rejectattr('data_type', 'in', exclude_data_types)
+            | map(attribute='name') | list -%}
+    {%- endif -%}
+    {%- set column_list = (' (' ~ columns | join(', ') ~ ')') if columns else '' -%}
     {#- views and ephemeral models have no statistics of their own: render nothing (skipped) -#}
-    {%- if config.get('materialized') in ['table', 'incremental', 'snapshot', 'seed'] -%}
-        analyze {{ this }}
+    {%- if config.get('materialized') == 'run_partitioned' -%}
+        {%- if execute -%}
+            {%- for partition in qc_partitions_built(this) -%}
+                analyze {{ partition }}{{ column_list }};
+            {% endfor -%}
+        {%- endif -%}
+    {%- elif config.get('materialized') in ['table', 'incremental', 'snapshot', 'seed'] -%}
+        analyze {{ this }}{{ column_list }}
     {%- endif -%}
 {%- endmacro %}
 

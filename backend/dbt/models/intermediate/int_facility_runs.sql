@@ -19,6 +19,7 @@ entities as (
         facility_name
     from {{ ref('stg_entity_results') }}
     where facility_id is not null
+        and {{ run_filter('run_id') }}
 
 ),
 
@@ -29,6 +30,7 @@ classifications as (
         facility_id
     from {{ ref('stg_classifications') }}
     where facility_id is not null
+        and {{ run_filter('run_id') }}
 
 ),
 

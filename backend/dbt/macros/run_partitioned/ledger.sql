@@ -1,0 +1,147 @@
+{#- The build ledger of run-partitioned models (docs/architecture/incremental.md).
+
+    <target schema>_meta.qc_build_ledger: one row per (model, run) currently built, with
+    the version the run's rows were built from, the raw load they derive from, the
+    partition that holds them, the row count and the dbt invocation that built them. The
+    materialization `run_partitioned` rewrites a model's rows in the same transaction that
+    swaps its partitions, so the ledger always describes what readers see.
+    <target schema>_meta.qc_build_log: what each invocation did (built, dropped, full
+    refresh), one row per model and run, for audits and tests.
+    <target schema>_meta.qc_partition_seq: numbers the partition tables (names never
+    carry run ids, which may hold any character). -#}
+
+{% macro qc_meta_schema() -%}
+    {{- return(target.schema ~ '_meta') -}}
+{%- endmacro %}
+
+
+{% macro qc_ledger_relation() -%}
+    {{- return(api.Relation.create(database=target.database, schema=qc_meta_schema(),
+        identifier='qc_build_ledger', type='table')) -}}
+{%- endmacro %}
+
+
+{% macro qc_build_log_relation() -%}
+    {{- return(api.Relation.create(database=target.database, schema=qc_meta_schema(),
+        identifier='qc_build_log', type='table')) -}}
+{%- endmacro %}
+
+
+{% macro qc_partition_schema(model_schema) -%}
+    {#- partitions live beside, not in, the model's schema: dbt's relation cache, its
+        catalog (docs generate) and `\dt public_marts` list the models only -#}
+    {{- return(model_schema ~ '_partitions') -}}
+{%- endmacro %}
+
+
+{#- on-run-start: create the ledger, the log, the sequence and the partition schemas once.
+    An advisory lock serialises concurrent dbt invocations on a fresh database. -#}
+{% macro qc_ensure_ledger() %}
+    {%- if not execute -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set meta = qc_meta_schema() -%}
+    {%- set partition_schemas = [] -%}
+    {%- for node in graph.nodes.values() -%}
+        {%- if node.resource_type == 'model' and node.config.materialized == 'run_partitioned'
+              and qc_partition_schema(node.schema) not in partition_schemas -%}
+            {%- do partition_schemas.append(qc_partition_schema(node.schema)) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- set schemas = [meta] + (partition_schemas | sort) -%}
+    {%- set missing = run_query(
+        "select name from unnest(array[" ~ qc_sql_literals(schemas) ~ "]::text[]) as wanted (name)"
+        ~ " where not exists (select 1 from pg_namespace where nspname = wanted.name)"
+        ~ " union all select 'ledger' where to_regclass(" ~ qc_sql_literal(meta ~ '.qc_build_log') ~ ") is null"
+    ).columns[0].values() -%}
+    {%- if missing | length == 0 -%}
+        {{ return('') }}
+    {%- endif -%}
+    select pg_advisory_xact_lock(hashtextextended('quality_compass.build_ledger', 0));
+    {% for schema in schemas -%}
+    create schema if not exists {{ adapter.quote(schema) }};
+    {% endfor -%}
+    create table if not exists {{ qc_ledger_relation() }} (
+        model_schema text not null,
+        model_name text not null,
+        run_id text not null,
+        version text not null,
+        load_id bigint,
+        parent_versions jsonb,
+        partition_schema text not null,
+        partition_name text not null,
+        row_count bigint not null,
+        built_at timestamptz not null default now(),
+        invocation_id text not null,
+        primary key (model_schema, model_name, run_id)
+    );
+    create table if not exists {{ qc_build_log_relation() }} (
+        logged_at timestamptz not null default now(),
+        invocation_id text not null,
+        model_schema text not null,
+        model_name text not null,
+        run_id text,
+        action text not null,
+        version text,
+        load_id bigint,
+        row_count bigint,
+        partition_name text
+    );
+    create index if not exists qc_build_log_invocation on {{ qc_build_log_relation() }} (invocation_id);
+    create sequence if not exists {{ adapter.quote(meta) }}.qc_partition_seq;
+{% endmacro %}
+
+
+{#- SQL text literals for any string (quotes doubled; backslashes safe whatever
+    standard_conforming_strings says). -#}
+{% macro qc_sql_literal(value) -%}
+    {%- set text = value | string -%}
+    {%- if '\\' in text -%}
+        {{- return("E'" ~ text.replace('\\', '\\\\').replace("'", "''") ~ "'") -}}
+    {%- endif -%}
+    {{- return("'" ~ text.replace("'", "''") ~ "'") -}}
+{%- endmacro %}
+
+
+{% macro qc_sql_literals(values) -%}
+    {%- set literals = [] -%}
+    {%- for value in values -%}
+        {%- do literals.append(qc_sql_literal(value)) -%}
+    {%- endfor -%}
+    {{- return(literals | join(', ')) -}}
+{%- endmacro %}
+
+
+{#- `(<column> in ('a', 'b'))`, or `(false)` for no runs. -#}
+{% macro qc_in_runs(column, run_ids) -%}
+    {%- if run_ids | length == 0 -%}
+        {{- return('(false)') -}}
+    {%- endif -%}
+    {{- return('(' ~ column ~ ' in (' ~ qc_sql_literals(run_ids) ~ '))') -}}
+{%- endmacro %}
+
+
+{#- The partitions this invocation built for a model (quoted schema.name). -#}
+{% macro qc_partitions_built(relation) -%}
+    {%- set found = run_query(
+        "select quote_ident(partition_schema) || '.' || quote_ident(partition_name) from "
+        ~ qc_ledger_relation() ~ " where model_schema = " ~ qc_sql_literal(relation.schema)
+        ~ " and model_name = " ~ qc_sql_literal(relation.identifier)
+        ~ " and invocation_id = " ~ qc_sql_literal(invocation_id) ~ " order by run_id collate \"C\""
+    ).columns[0].values() -%}
+    {{- return(found) -}}
+{%- endmacro %}
+
+
+{#- The runs of a model this invocation built (list of run ids). -#}
+{% macro built_runs(relation) -%}
+    {%- if not execute -%}
+        {{- return([]) -}}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select run_id from " ~ qc_ledger_relation() ~ " where model_schema = " ~ qc_sql_literal(relation.schema)
+        ~ " and model_name = " ~ qc_sql_literal(relation.identifier)
+        ~ " and invocation_id = " ~ qc_sql_literal(invocation_id) ~ " order by run_id collate \"C\""
+    ).columns[0].values() -%}
+    {{- return(found | list) -}}
+{%- endmacro %}
