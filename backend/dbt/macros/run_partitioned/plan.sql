@@ -165,7 +165,7 @@
         wanted as (
             select run_id, version, load_id, parent_versions, previous_run_id
             from chained_versions
-            {#- a chained model keeps only the runs its parents have -#}
+            -- a chained model keeps only the runs its parents have
             where run_id in (select run_id from candidates)
         ),
         {%- else -%}
