@@ -209,7 +209,7 @@ def test_docs_generate_documents_the_marts(runbook: Runbook) -> None:
         "quality_compass_dashboard",
         "signal_workflow_service",
     }
-    assert len(manifest["semantic_models"]) == 4 and len(manifest["metrics"]) >= 20
+    assert len(manifest["semantic_models"]) == 5 and len(manifest["metrics"]) >= 20
 
 
 def test_rebuild_of_signals_and_children(runbook: Runbook) -> None:
