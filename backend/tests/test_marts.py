@@ -27,7 +27,13 @@ from mart_expectations import (
 from quality_compass.dbt_runner import run_dbt
 
 MARTS = "public_marts"
-MART_MODELS = ("fct_signals", "fct_contributions", "dim_facilities", "dim_metrics")
+MART_MODELS = (
+    "fct_signals",
+    "fct_contributions",
+    "fct_signal_history",
+    "dim_facilities",
+    "dim_metrics",
+)
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt"
 
 

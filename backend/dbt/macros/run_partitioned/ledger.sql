@@ -34,61 +34,54 @@
 {%- endmacro %}
 
 
-{#- on-run-start: create the ledger, the log, the sequence and the partition schemas once.
-    An advisory lock serialises concurrent dbt invocations on a fresh database. -#}
-{% macro qc_ensure_ledger() %}
-    {%- if not execute -%}
-        {{ return('') }}
-    {%- endif -%}
+{#- Create the ledger, the log, the sequence and a model's partition schema when missing.
+    The materialization runs this in a short transaction of its own, committed before the
+    model's: DDL "if not exists" is not safe against a concurrent creator, so an advisory
+    lock serialises the dbt threads (and invocations) that get there first; afterwards it
+    finds everything in place and creates nothing. -#}
+{% macro qc_ensure_ledger_sql(partition_schema) %}
     {%- set meta = qc_meta_schema() -%}
-    {%- set partition_schemas = [] -%}
-    {%- for node in graph.nodes.values() -%}
-        {%- if node.resource_type == 'model' and node.config.materialized == 'run_partitioned'
-              and qc_partition_schema(node.schema) not in partition_schemas -%}
-            {%- do partition_schemas.append(qc_partition_schema(node.schema)) -%}
-        {%- endif -%}
-    {%- endfor -%}
-    {%- set schemas = [meta] + (partition_schemas | sort) -%}
-    {%- set missing = run_query(
-        "select name from unnest(array[" ~ qc_sql_literals(schemas) ~ "]::text[]) as wanted (name)"
-        ~ " where not exists (select 1 from pg_namespace where nspname = wanted.name)"
-        ~ " union all select 'ledger' where to_regclass(" ~ qc_sql_literal(meta ~ '.qc_build_log') ~ ") is null"
-    ).columns[0].values() -%}
-    {%- if missing | length == 0 -%}
-        {{ return('') }}
-    {%- endif -%}
-    select pg_advisory_xact_lock(hashtextextended('quality_compass.build_ledger', 0));
-    {% for schema in schemas -%}
-    create schema if not exists {{ adapter.quote(schema) }};
-    {% endfor -%}
-    create table if not exists {{ qc_ledger_relation() }} (
-        model_schema text not null,
-        model_name text not null,
-        run_id text not null,
-        version text not null,
-        load_id bigint,
-        parent_versions jsonb,
-        partition_schema text not null,
-        partition_name text not null,
-        row_count bigint not null,
-        built_at timestamptz not null default now(),
-        invocation_id text not null,
-        primary key (model_schema, model_name, run_id)
-    );
-    create table if not exists {{ qc_build_log_relation() }} (
-        logged_at timestamptz not null default now(),
-        invocation_id text not null,
-        model_schema text not null,
-        model_name text not null,
-        run_id text,
-        action text not null,
-        version text,
-        load_id bigint,
-        row_count bigint,
-        partition_name text
-    );
-    create index if not exists qc_build_log_invocation on {{ qc_build_log_relation() }} (invocation_id);
-    create sequence if not exists {{ adapter.quote(meta) }}.qc_partition_seq;
+    do $qc_ledger$
+    begin
+        if to_regclass({{ qc_sql_literal(adapter.quote(meta) ~ '.qc_partition_seq') }}) is not null
+            and exists (select 1 from pg_namespace where nspname = {{ qc_sql_literal(partition_schema) }})
+        then
+            return;
+        end if;
+        perform pg_advisory_xact_lock(hashtextextended('quality_compass.build_ledger', 0));
+        create schema if not exists {{ adapter.quote(partition_schema) }};
+        create schema if not exists {{ adapter.quote(meta) }};
+        create table if not exists {{ qc_ledger_relation() }} (
+            model_schema text not null,
+            model_name text not null,
+            run_id text not null,
+            version text not null,
+            load_id bigint,
+            parent_versions jsonb,
+            partition_schema text not null,
+            partition_name text not null,
+            row_count bigint not null,
+            built_at timestamptz not null default now(),
+            invocation_id text not null,
+            primary key (model_schema, model_name, run_id)
+        );
+        create table if not exists {{ qc_build_log_relation() }} (
+            logged_at timestamptz not null default now(),
+            invocation_id text not null,
+            model_schema text not null,
+            model_name text not null,
+            run_id text,
+            action text not null,
+            version text,
+            load_id bigint,
+            row_count bigint,
+            partition_name text
+        );
+        create index if not exists qc_build_log_invocation
+            on {{ qc_build_log_relation() }} (invocation_id);
+        create sequence if not exists {{ adapter.quote(meta) }}.qc_partition_seq;
+    end
+    $qc_ledger$
 {% endmacro %}
 
 

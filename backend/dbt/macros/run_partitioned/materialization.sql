@@ -33,6 +33,13 @@
     {%- set grant_config = config.get('grants') -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
+
+    {#- the ledger and the partition schema exist (own transaction, committed) -#}
+    {% call statement('qc_ensure_ledger') -%}
+        {{ qc_ensure_ledger_sql(partition_schema) }}
+    {%- endcall %}
+    {{ adapter.commit() }}
+
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
     {#- one build of this model at a time (two invocations would both plan on the same
@@ -55,49 +62,56 @@
         {{ return({'relations': [target_relation]}) }}
     {%- endif -%}
 
-    {#- 1. the staging parent, with the model's columns -#}
+    {#- 1. the staging parent, with the model's columns (not needed to drop runs only) -#}
     {%- set building = plan['build'] | map(attribute='run_id') | list -%}
     {%- set final_sql = qc_apply_run_filters(sql, building, plan['previous']) -%}
-    {% call statement('qc_stage') -%}
-        {{ qc_create_partitioned_table(stage_relation, final_sql) }}
-    {%- endcall %}
-
-    {%- if not full_refresh and not qc_same_columns(stage_relation, target_relation) -%}
-        {{ log("run_partitioned: " ~ target_relation ~ " has other columns than the model; building every run", info=true) }}
-        {%- set full_refresh = true -%}
-        {%- set plan = qc_run_plan(target_relation, true) -%}
-        {%- set building = plan['build'] | map(attribute='run_id') | list -%}
-        {%- set final_sql = qc_apply_run_filters(sql, building, plan['previous']) -%}
+    {%- set needs_stage = full_refresh or building | length > 0 -%}
+    {%- if needs_stage -%}
+        {% call statement('qc_stage') -%}
+            {{ qc_create_partitioned_table(stage_relation, final_sql) }}
+        {%- endcall %}
+        {%- if not full_refresh and not qc_same_columns(stage_relation, target_relation) -%}
+            {{ log("run_partitioned: " ~ target_relation ~ " has other columns than the model; building every run", info=true) }}
+            {%- set full_refresh = true -%}
+            {%- set plan = qc_run_plan(target_relation, true) -%}
+            {%- set building = plan['build'] | map(attribute='run_id') | list -%}
+            {%- set final_sql = qc_apply_run_filters(sql, building, plan['previous']) -%}
+        {%- endif -%}
     {%- endif -%}
 
-    {%- set numbers = run_query(
-        "select nextval(" ~ qc_sql_literal(qc_meta_schema() ~ '.qc_partition_seq') ~ ") from generate_series(1, "
-        ~ (building | length) ~ ")").columns[0].values() -%}
+    {#- 2. one partition per run to build, and the rows -#}
     {%- set partitions = {} -%}
-    {% call statement('qc_partitions') -%}
-        {%- for run_id in building %}
-        {%- set name = this.identifier[:40] ~ '__p' ~ numbers[loop.index0] %}
-        {%- do partitions.update({run_id: name}) %}
-        create table {{ adapter.quote(partition_schema) }}.{{ adapter.quote(name) }}
-            partition of {{ stage_relation }} (
-                constraint {{ adapter.quote(name ~ '_run') }}
-                    check (run_id is not null and run_id = {{ qc_sql_literal(run_id) }})
-            )
-            for values in ({{ qc_sql_literal(run_id) }});
-        {%- endfor %}
-    {%- endcall %}
-
-    {#- 2. the rows of the runs to build -#}
-    {% call statement('main') -%}
-        {{ qc_insert_sql(stage_relation, final_sql) }}
-    {%- endcall %}
     {%- set row_counts = {} -%}
-    {%- if building | length == 1 -%}
-        {%- do row_counts.update({building[0]: load_result('main').response.rows_affected}) -%}
-    {%- elif building | length > 1 -%}
-        {%- for row in run_query("select run_id, count(*) from " ~ stage_relation ~ " group by run_id").rows -%}
-            {%- do row_counts.update({row[0]: row[1]}) -%}
-        {%- endfor -%}
+    {%- if building | length > 0 -%}
+        {%- set numbers = run_query(
+            "select nextval(" ~ qc_sql_literal(qc_meta_schema() ~ '.qc_partition_seq') ~ ") from generate_series(1, "
+            ~ (building | length) ~ ")").columns[0].values() -%}
+        {% call statement('qc_partitions') -%}
+            {%- for run_id in building %}
+            {%- set name = this.identifier[:40] ~ '__p' ~ numbers[loop.index0] %}
+            {%- do partitions.update({run_id: name}) %}
+            create table {{ adapter.quote(partition_schema) }}.{{ adapter.quote(name) }}
+                partition of {{ stage_relation }} (
+                    constraint {{ adapter.quote(name ~ '_run') }}
+                        check (run_id is not null and run_id = {{ qc_sql_literal(run_id) }})
+                )
+                for values in ({{ qc_sql_literal(run_id) }});
+            {%- endfor %}
+        {%- endcall %}
+        {% call statement('main') -%}
+            {{ qc_insert_sql(stage_relation, final_sql) }}
+        {%- endcall %}
+        {%- if building | length == 1 -%}
+            {%- do row_counts.update({building[0]: load_result('main').response.rows_affected}) -%}
+        {%- else -%}
+            {%- for row in run_query("select run_id, count(*) from " ~ stage_relation ~ " group by run_id").rows -%}
+                {%- do row_counts.update({row[0]: row[1]}) -%}
+            {%- endfor -%}
+        {%- endif -%}
+    {%- else -%}
+        {% call statement('main') -%}
+            select 'run_partitioned: {{ plan['drop'] | length }} run(s) dropped' as status
+        {%- endcall %}
     {%- endif -%}
 
     {#- 3. the ledger (same transaction), then the hooks (analyze the new partitions) -#}
@@ -127,7 +141,9 @@
             alter table {{ target_relation }} attach partition {{ adapter.quote(partition_schema) }}.{{ adapter.quote(partitions[run_id]) }}
                 for values in ({{ qc_sql_literal(run_id) }});
             {%- endfor %}
+            {%- if needs_stage %}
             drop table {{ stage_relation }};
+            {%- endif %}
         {%- endcall %}
     {%- endif -%}
 

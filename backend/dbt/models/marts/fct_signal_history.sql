@@ -1,8 +1,9 @@
 -- fct_signal_history
 -- Grain:  one row per signal per run (run_id, canonical_node_id, entity_key, metric_id), plus
 --         one row in run R for each signal of R's previous run that R no longer has.
--- Source: fct_signals (the runs' signals), stg_runs (graph and detected_at of every loaded
---         run), and its own earlier rows for the streaks that run through earlier runs.
+-- Source: stg_classifications (the runs' signals: every unsuppressed classification, as in
+--         fct_signals, whose signal_id is the classification_id), stg_runs (graph and
+--         detected_at of every loaded run), and its own rows of earlier runs (the streaks).
 -- Rule:   a signal's identity across runs is (graph_name, canonical_node_id, entity_key,
 --         metric_id); entity_key is the md5 of the whole entity. The previous run of R is
 --         the newest loaded run of the same graph whose detected_at is earlier than R's
@@ -59,19 +60,22 @@ building_runs as (
 
 ),
 
+-- the signals of the runs being built: as in fct_signals, every unsuppressed classification
+-- (read from staging, so that no mart selects from another mart)
 signals as (
 
     select
-        signals.run_id,
-        signals.canonical_node_id,
-        signals.entity_key,
-        signals.metric_id,
-        signals.facility_id,
-        signals.signal_id,
-        signals.signal_type,
-        signals.signal_severity
-    from {{ ref('fct_signals') }} as signals
-    where {{ run_filter('signals.run_id') }}
+        classifications.run_id,
+        classifications.canonical_node_id,
+        classifications.entity_key,
+        classifications.metric_id,
+        classifications.facility_id,
+        classifications.classification_id as signal_id,
+        classifications.signal_type,
+        classifications.severity as signal_severity
+    from {{ ref('stg_classifications') }} as classifications
+    where not classifications.is_suppressed
+        and {{ run_filter('classifications.run_id') }}
 
 ),
 
