@@ -25,11 +25,22 @@
     {%- set column_list = (' (' ~ columns | join(', ') ~ ')') if columns else '' -%}
     {#- views and ephemeral models have no statistics of their own: render nothing (skipped) -#}
     {%- if config.get('materialized') == 'run_partitioned' -%}
-        {%- if execute -%}
-            {%- for partition in qc_partitions_built(this) -%}
-                analyze {{ partition }}{{ column_list }};
-            {% endfor -%}
-        {%- endif -%}
+        {#- one statement: the server finds the partitions this invocation built -#}
+        do $qc_analyze$
+        declare
+            built record;
+        begin
+            for built in
+                select partition_schema, partition_name
+                from {{ qc_ledger_relation() }}
+                where model_schema = {{ qc_sql_literal(this.schema) }}
+                    and model_name = {{ qc_sql_literal(this.identifier) }}
+                    and invocation_id = {{ qc_sql_literal(invocation_id) }}
+            loop
+                execute format('analyze %I.%I{{ column_list }}', built.partition_schema, built.partition_name);
+            end loop;
+        end
+        $qc_analyze$
     {%- elif config.get('materialized') in ['table', 'incremental', 'snapshot', 'seed'] -%}
         analyze {{ this }}{{ column_list }}
     {%- endif -%}

@@ -7,8 +7,8 @@
     swaps its partitions, so the ledger always describes what readers see.
     <target schema>_meta.qc_build_log: what each invocation did (built, dropped, full
     refresh), one row per model and run, for audits and tests.
-    <target schema>_meta.qc_partition_seq: numbers the partition tables (names never
-    carry run ids, which may hold any character). -#}
+    Partition tables are named <model>__<md5(run_id, invocation_id)>: names never carry
+    run ids, which may hold any character. -#}
 
 {% macro qc_meta_schema() -%}
     {{- return(target.schema ~ '_meta') -}}
@@ -34,7 +34,7 @@
 {%- endmacro %}
 
 
-{#- Create the ledger, the log, the sequence and a model's partition schema when missing.
+{#- Create the ledger, the log and a model's partition schema when missing.
     The materialization runs this in a short transaction of its own, committed before the
     model's: DDL "if not exists" is not safe against a concurrent creator, so an advisory
     lock serialises the dbt threads (and invocations) that get there first; afterwards it
@@ -43,7 +43,7 @@
     {%- set meta = qc_meta_schema() -%}
     do $qc_ledger$
     begin
-        if to_regclass({{ qc_sql_literal(adapter.quote(meta) ~ '.qc_partition_seq') }}) is not null
+        if to_regclass({{ qc_sql_literal(qc_build_log_relation() | string) }}) is not null
             and exists (select 1 from pg_namespace where nspname = {{ qc_sql_literal(partition_schema) }})
         then
             return;
@@ -56,6 +56,7 @@
             model_name text not null,
             run_id text not null,
             version text not null,
+            code_version text not null,
             load_id bigint,
             parent_versions jsonb,
             partition_schema text not null,
@@ -79,7 +80,6 @@
         );
         create index if not exists qc_build_log_invocation
             on {{ qc_build_log_relation() }} (invocation_id);
-        create sequence if not exists {{ adapter.quote(meta) }}.qc_partition_seq;
     end
     $qc_ledger$
 {% endmacro %}
@@ -116,18 +116,6 @@
         {{- return('(false)') -}}
     {%- endif -%}
     {{- return('(' ~ column ~ ' = any (array[' ~ qc_sql_literals(run_ids) ~ ']::text[]))') -}}
-{%- endmacro %}
-
-
-{#- The partitions this invocation built for a model (quoted schema.name). -#}
-{% macro qc_partitions_built(relation) -%}
-    {%- set found = run_query(
-        "select quote_ident(partition_schema) || '.' || quote_ident(partition_name) from "
-        ~ qc_ledger_relation() ~ " where model_schema = " ~ qc_sql_literal(relation.schema)
-        ~ " and model_name = " ~ qc_sql_literal(relation.identifier)
-        ~ " and invocation_id = " ~ qc_sql_literal(invocation_id) ~ " order by run_id collate \"C\""
-    ).columns[0].values() -%}
-    {{- return(found) -}}
 {%- endmacro %}
 
 

@@ -7,8 +7,8 @@
       1. create a staging parent <model>__qc_new with the model's columns (its contract
          when enforced: names, types and constraints are checked as dbt's table
          materialization does) and one partition per run to build, in schema
-         <model schema>_partitions, each with CHECK (run_id = ...) so that attaching it
-         later needs no validation scan;
+         <model schema>_partitions, named <model>__<md5(run, invocation)>, each with
+         CHECK (run_id = ...) so that attaching it later needs no validation scan;
       2. insert the model's SQL with its run filters filled in (literal run ids: the
          parents' partitions are pruned at plan time);
       3. record the runs in the ledger and run the post-hooks (analyze_table() analyzes
@@ -17,10 +17,11 @@
          attach them to the model, drop the staging parent; commit.
 
     Readers see a run's old rows or its new rows, never a mix. A full refresh (flag, first
-    build, a plain table left by another materialization, columns that changed, or a
-    ledger that disagrees with the partitions) builds every run into the staging parent
-    and renames it over the model, like dbt's table materialization. Nothing to do: no
-    statement but the plan's. -#}
+    build, a plain table left by another materialization, a code change, or a ledger
+    that disagrees with the partitions) builds every run into the staging parent
+    and renames it over the model, like dbt's table materialization. A change of the
+    model's code version is a full refresh too (every run is rebuilt anyway, and the
+    columns may have changed). Nothing to do: the lock and the plan, no DDL, no insert. -#}
 
 {% materialization run_partitioned, adapter='postgres' %}
 
@@ -31,28 +32,30 @@
         type=existing_relation.type if existing_relation is not none else 'table') -%}
     {%- set partition_schema = qc_partition_schema(this.schema) -%}
     {%- set grant_config = config.get('grants') -%}
+    {%- set contract_enforced = config.get('contract').enforced -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
 
-    {#- the ledger and the partition schema exist (own transaction, committed) -#}
-    {% call statement('qc_ensure_ledger') -%}
-        {{ qc_ensure_ledger_sql(partition_schema) }}
-    {%- endcall %}
-    {{ adapter.commit() }}
+    {#- one build of this model at a time (two invocations would both plan on the same
+        ledger); the lock is released at commit. The first build of a database creates the
+        ledger and the partition schema, committed apart (then takes the lock again). -#}
+    {%- if not qc_lock_model(target_relation, partition_schema) -%}
+        {{ adapter.commit() }}
+        {% call statement('qc_ensure_ledger') -%}
+            {{ qc_ensure_ledger_sql(partition_schema) }}
+        {%- endcall %}
+        {{ adapter.commit() }}
+        {%- do qc_lock_model(target_relation, partition_schema) -%}
+    {%- endif -%}
 
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
-    {#- one build of this model at a time (two invocations would both plan on the same
-        ledger); released at commit -#}
-    {% call statement('qc_lock') -%}
-        select pg_advisory_xact_lock(hashtextextended({{ qc_sql_literal('quality_compass.model:' ~ target_relation) }}, 0))
-    {%- endcall %}
+    {%- set plan = qc_run_plan(target_relation, should_full_refresh() or existing_relation is none) -%}
+    {%- set full_refresh = plan['full_refresh'] -%}
+    {%- set building = plan['build'] | map(attribute='run_id') | list -%}
 
-    {%- set full_refresh = should_full_refresh() or existing_relation is none
-        or not qc_partitions_match_ledger(target_relation) -%}
-    {%- set plan = qc_run_plan(target_relation, full_refresh) -%}
-
-    {%- if not full_refresh and plan['build'] | length == 0 and plan['drop'] | length == 0 -%}
+    {%- if not full_refresh and building | length == 0 and plan['drop'] | length == 0 -%}
+        {#- nothing changed: no DDL, no insert, no ledger write -#}
         {% call statement('main') -%}
             select 'run_partitioned: no run changed' as status
         {%- endcall %}
@@ -62,42 +65,33 @@
         {{ return({'relations': [target_relation]}) }}
     {%- endif -%}
 
-    {#- 1. the staging parent, with the model's columns (not needed to drop runs only) -#}
-    {%- set building = plan['build'] | map(attribute='run_id') | list -%}
+    {#- 1. the staging parent with the model's columns and one partition per run to build
+        (not needed to drop runs only) -#}
     {%- set final_sql = qc_apply_run_filters(sql, building, plan['previous']) -%}
-    {%- set needs_stage = full_refresh or building | length > 0 -%}
-    {%- if needs_stage -%}
+    {%- set partitions = {} -%}
+    {%- for run_id in building -%}
+        {%- do partitions.update({run_id: this.identifier[:40] ~ '__' ~ local_md5(run_id ~ '|' ~ invocation_id)[:12]}) -%}
+    {%- endfor -%}
+    {%- if full_refresh or building | length > 0 -%}
         {% call statement('qc_stage') -%}
             {{ qc_create_partitioned_table(stage_relation, final_sql) }}
-        {%- endcall %}
-        {%- if not full_refresh and not qc_same_columns(stage_relation, target_relation) -%}
-            {{ log("run_partitioned: " ~ target_relation ~ " has other columns than the model; building every run", info=true) }}
-            {%- set full_refresh = true -%}
-            {%- set plan = qc_run_plan(target_relation, true) -%}
-            {%- set building = plan['build'] | map(attribute='run_id') | list -%}
-            {%- set final_sql = qc_apply_run_filters(sql, building, plan['previous']) -%}
-        {%- endif -%}
-    {%- endif -%}
-
-    {#- 2. one partition per run to build, and the rows -#}
-    {%- set partitions = {} -%}
-    {%- set row_counts = {} -%}
-    {%- if building | length > 0 -%}
-        {%- set numbers = run_query(
-            "select nextval(" ~ qc_sql_literal(qc_meta_schema() ~ '.qc_partition_seq') ~ ") from generate_series(1, "
-            ~ (building | length) ~ ")").columns[0].values() -%}
-        {% call statement('qc_partitions') -%}
             {%- for run_id in building %}
-            {%- set name = this.identifier[:40] ~ '__p' ~ numbers[loop.index0] %}
-            {%- do partitions.update({run_id: name}) %}
-            create table {{ adapter.quote(partition_schema) }}.{{ adapter.quote(name) }}
+            create table {{ adapter.quote(partition_schema) }}.{{ adapter.quote(partitions[run_id]) }}
                 partition of {{ stage_relation }} (
-                    constraint {{ adapter.quote(name ~ '_run') }}
+                    constraint {{ adapter.quote(partitions[run_id] ~ '_run') }}
                         check (run_id is not null and run_id = {{ qc_sql_literal(run_id) }})
                 )
                 for values in ({{ qc_sql_literal(run_id) }});
             {%- endfor %}
         {%- endcall %}
+        {%- if not full_refresh and not contract_enforced and not qc_same_columns(stage_relation, target_relation) -%}
+            {{ exceptions.raise_compiler_error("run_partitioned: " ~ target_relation ~ " has other columns than the model's query; rebuild it with --full-refresh (or enforce a contract)") }}
+        {%- endif -%}
+    {%- endif -%}
+
+    {#- 2. the rows of the runs to build -#}
+    {%- set row_counts = {} -%}
+    {%- if building | length > 0 -%}
         {% call statement('main') -%}
             {{ qc_insert_sql(stage_relation, final_sql) }}
         {%- endcall %}
@@ -114,7 +108,8 @@
         {%- endcall %}
     {%- endif -%}
 
-    {#- 3. the ledger (same transaction), then the hooks (analyze the new partitions) -#}
+    {#- 3. the ledger (same transaction), then the hooks (analyze_table() analyzes the new
+        partitions, which the ledger names) -#}
     {% call statement('qc_ledger') -%}
         {{ qc_record_build(target_relation, plan, partition_schema, partitions, row_counts, full_refresh) }}
     {%- endcall %}
@@ -141,7 +136,7 @@
             alter table {{ target_relation }} attach partition {{ adapter.quote(partition_schema) }}.{{ adapter.quote(partitions[run_id]) }}
                 for values in ({{ qc_sql_literal(run_id) }});
             {%- endfor %}
-            {%- if needs_stage %}
+            {%- if building | length > 0 %}
             drop table {{ stage_relation }};
             {%- endif %}
         {%- endcall %}
@@ -161,6 +156,23 @@
     {{ return({'relations': [target_relation]}) }}
 
 {% endmaterialization %}
+
+
+{#- Take the model's lock (for the rest of its transaction) and say whether the ledger and
+    the model's partition schema exist. -#}
+{% macro qc_lock_model(relation, partition_schema) -%}
+    {#- a statement of dbt's transaction (run_query would run outside it) -#}
+    {% call statement('qc_lock', fetch_result=True) -%}
+        select
+            pg_advisory_xact_lock(hashtextextended({{ qc_sql_literal('quality_compass.model:' ~ relation) }}, 0)) is null
+                as locked,
+            to_regclass({{ qc_sql_literal(qc_ledger_relation() | string) }}) is not null
+                and to_regclass({{ qc_sql_literal(qc_build_log_relation() | string) }}) is not null
+                and exists (select 1 from pg_namespace where nspname = {{ qc_sql_literal(partition_schema) }})
+                as ready
+    {%- endcall %}
+    {{- return(load_result('qc_lock').table.columns[1].values()[0]) -}}
+{%- endmacro %}
 
 
 {#- A partitioned table with the model's columns: the contract's DDL when enforced (after
@@ -189,43 +201,6 @@
         insert into {{ relation }}
         select * from ({{ sql }}) as model_subquery
     {%- endif -%}
-{%- endmacro %}
-
-
-{#- True when the model's partitions are exactly the ledger's (a table dropped or built by
-    hand, or a lost ledger, forces a full refresh of the model). -#}
-{% macro qc_partitions_match_ledger(relation) -%}
-    {%- set check -%}
-        with
-
-        partitions as (
-            select child_namespace.nspname as partition_schema, child.relname as partition_name
-            from pg_inherits as inheritance
-            inner join pg_class as child on child.oid = inheritance.inhrelid
-            inner join pg_namespace as child_namespace on child_namespace.oid = child.relnamespace
-            where inheritance.inhparent = to_regclass({{ qc_sql_literal(relation | string) }})
-        ),
-
-        ledger as (
-            select partition_schema, partition_name
-            from {{ qc_ledger_relation() }}
-            where model_schema = {{ qc_sql_literal(relation.schema) }}
-                and model_name = {{ qc_sql_literal(relation.identifier) }}
-        )
-
-        select
-            coalesce((
-                select relkind = 'p'
-                from pg_class
-                where oid = to_regclass({{ qc_sql_literal(relation | string) }})
-            ), false)
-            and not exists (
-                (select * from partitions except select * from ledger)
-                union all
-                (select * from ledger except select * from partitions)
-            )
-    {%- endset -%}
-    {{- return(run_query(check).columns[0].values()[0]) -}}
 {%- endmacro %}
 
 
@@ -262,13 +237,14 @@
     {%- endif %};
     {%- if building %}
     insert into {{ qc_ledger_relation() }} (
-        model_schema, model_name, run_id, version, load_id, parent_versions,
+        model_schema, model_name, run_id, version, code_version, load_id, parent_versions,
         partition_schema, partition_name, row_count, invocation_id
     )
     values
         {%- for item in plan['build'] %}
         ({{ model_schema }}, {{ model_name }}, {{ qc_sql_literal(item['run_id']) }},
-         {{ qc_sql_literal(item['version']) }}, {{ item['load_id'] if item['load_id'] is not none else 'null' }},
+         {{ qc_sql_literal(item['version']) }}, {{ qc_sql_literal(qc_code_version()) }},
+         {{ item['load_id'] if item['load_id'] is not none else 'null' }},
          {{ qc_sql_literal(item['parent_versions']) ~ '::jsonb' if item['parent_versions'] is not none else 'null' }},
          {{ qc_sql_literal(partition_schema) }}, {{ qc_sql_literal(partitions[item['run_id']]) }},
          {{ row_counts.get(item['run_id'], 0) }}, {{ qc_sql_literal(invocation_id) }}){{ ',' if not loop.last }}

@@ -109,14 +109,19 @@
 {%- endmacro %}
 
 
-{#- Returns {'build': [...], 'drop': [...], 'previous': [...]}: runs to build (run_id,
-    version, load_id, parent_versions, previous_run_id, old partition), runs to drop (run_id
-    and partition) and, for chained models, the previous runs read from the model's own
-    table. -#}
-{% macro qc_run_plan(target_relation, full_refresh) %}
+{#- The plan of a model: {'build': [...], 'drop': [...], 'previous': [...], 'full_refresh': bool}.
+    One query (after the model's lock) returns the state of the model's table (partitioned?
+    its partitions exactly the ledger's?) and every run it has or should have. The model
+    is rebuilt whole (full refresh) when asked, when it is not a partitioned table whose
+    partitions match the ledger, or when its code version changed (then every run is
+    rebuilt anyway, and the columns may differ). Otherwise: runs whose version changed are
+    built, runs no parent has any more are dropped; for a chained model, the previous runs
+    of the runs built that are not rebuilt are read from the model itself. -#}
+{% macro qc_run_plan(target_relation, force_full_refresh) %}
     {%- set parents = qc_partitioned_parents() -%}
     {%- set code_version = qc_code_version() -%}
     {%- set chained = qc_is_chained() -%}
+    {%- set target_literal = qc_sql_literal(target_relation | string) -%}
     {%- set plan_sql -%}
         with recursive
 
@@ -176,21 +181,43 @@
         {%- endif %}
 
         built as (
-            select run_id, version, partition_schema, partition_name
+            select run_id, version, code_version, partition_schema, partition_name
             from {{ qc_ledger_relation() }}
             where model_schema = {{ qc_sql_literal(target_relation.schema) }}
                 and model_name = {{ qc_sql_literal(target_relation.identifier) }}
         ),
 
+        partitions as (
+            select child_namespace.nspname as partition_schema, child.relname as partition_name
+            from pg_inherits as inheritance
+            inner join pg_class as child on child.oid = inheritance.inhrelid
+            inner join pg_namespace as child_namespace on child_namespace.oid = child.relnamespace
+            where inheritance.inhparent = to_regclass({{ target_literal }})
+        ),
+
+        state as (
+            select
+                coalesce(
+                    (select relkind::text from pg_class where oid = to_regclass({{ target_literal }})), ''
+                ) as relkind,
+                not exists (
+                    (select partition_schema, partition_name from built
+                        except select partition_schema, partition_name from partitions)
+                    union all
+                    (select partition_schema, partition_name from partitions
+                        except select partition_schema, partition_name from built)
+                ) as partitions_match,
+                exists (
+                    select 1 from built where code_version <> {{ qc_sql_literal(code_version) }}
+                ) as code_changed
+        ),
+
         compared as (
             select
                 coalesce(wanted.run_id, built.run_id) as run_id,
-                case
-                    when wanted.run_id is null then 'drop'
-                    when {{ 'true' if full_refresh else 'false' }} or built.run_id is null
-                        or built.version <> wanted.version then 'build'
-                    else 'keep'
-                end as action,
+                wanted.run_id is not null as is_wanted,
+                built.run_id is not null as is_built,
+                wanted.version is distinct from built.version as is_changed,
                 wanted.version,
                 wanted.load_id,
                 wanted.parent_versions::text as parent_versions,
@@ -201,23 +228,18 @@
             full outer join built on built.run_id = wanted.run_id
         )
 
-        select
-            run_id,
-            action,
-            version,
-            load_id,
-            parent_versions,
-            previous_run_id,
-            partition_schema,
-            partition_name
-        from compared
-        where action <> 'keep'
-        order by run_id collate "C"
+        select state.*, compared.*
+        from state
+        left join compared on true
+        order by compared.run_id collate "C"
     {%- endset -%}
     {%- set rows = run_query(plan_sql).rows -%}
-    {%- set plan = {'build': [], 'drop': [], 'previous': []} -%}
+    {%- set first = rows[0] -%}
+    {%- set full_refresh = force_full_refresh or first['relkind'] != 'p' or not first['partitions_match']
+        or first['code_changed'] -%}
+    {%- set plan = {'build': [], 'drop': [], 'previous': [], 'full_refresh': full_refresh} -%}
     {%- set building = [] -%}
-    {%- for row in rows -%}
+    {%- for row in rows if row['run_id'] is not none -%}
         {%- set item = {
             'run_id': row['run_id'],
             'version': row['version'],
@@ -227,10 +249,10 @@
             'partition_schema': row['partition_schema'],
             'partition_name': row['partition_name'],
         } -%}
-        {%- if row['action'] == 'build' -%}
+        {%- if row['is_wanted'] and (full_refresh or row['is_changed']) -%}
             {%- do plan['build'].append(item) -%}
             {%- do building.append(row['run_id']) -%}
-        {%- else -%}
+        {%- elif not row['is_wanted'] -%}
             {%- do plan['drop'].append(item) -%}
         {%- endif -%}
     {%- endfor -%}
