@@ -3,7 +3,8 @@
 One module-scoped database goes through the sequence of the issue, with small runs: copies
 of the bundled real run under new run ids and dates (some classifications removed, retyped
 or re-scored, so that every change_status occurs) and a small complete synthetic run of
-another graph (the only one with contribution records).
+another graph (the only one with contribution records), loaded under a run id with quotes,
+a backslash, spaces and unicode.
 
     1. load R1, R3, S1                                   dbt build
     2. reload R3 with changed content                    dbt build  (a reader runs meanwhile)
@@ -58,7 +59,9 @@ SYNTHETIC = {
     "run_id": "20260305080000",
     "graph": "incremental_synthetic",
 }
-S1 = str(SYNTHETIC["run_id"])
+# the synthetic run is loaded under a run id with quotes, a backslash, spaces and unicode:
+# partition names, literals and filters must take any run id
+S1 = "2026-03-05 run 'S1' \\ ü"
 STATUSES = {"new", "type_changed", "escalated", "deescalated", "persisting", "resolved"}
 
 
@@ -290,6 +293,7 @@ def sequence(
             GenerateOptions(out_dir=root / "synthetic", **SYNTHETIC)  # type: ignore[arg-type]
         ).run_dir,
     }
+    runs["S1"] = runs["S1"].rename(runs["S1"].parent / S1)
     settings = database_factory("qc_test_incremental")
     sequence = Sequence(
         settings=settings, target=tmp_path_factory.mktemp("incremental_target"), runs=runs

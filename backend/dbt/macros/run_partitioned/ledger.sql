@@ -97,9 +97,15 @@
 
 
 {% macro qc_sql_literals(values) -%}
+    {#- inline (no macro call per value): it renders every run filter of every test -#}
     {%- set literals = [] -%}
     {%- for value in values -%}
-        {%- do literals.append(qc_sql_literal(value)) -%}
+        {%- set text = value | string -%}
+        {%- if '\\' in text -%}
+            {%- do literals.append("E'" ~ text.replace('\\', '\\\\').replace("'", "''") ~ "'") -%}
+        {%- else -%}
+            {%- do literals.append("'" ~ text.replace("'", "''") ~ "'") -%}
+        {%- endif -%}
     {%- endfor -%}
     {{- return(literals | join(', ')) -}}
 {%- endmacro %}

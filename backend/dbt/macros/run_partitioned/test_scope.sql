@@ -13,7 +13,11 @@
     test spanning layers passes, or checks nothing, under any selection: a stale model is
     left out until it is rebuilt.
     Views over run-partitioned models (int_anomaly_checks) count as their parents.
-    Tables across runs (dimensions, stg_runs) are not restricted: they are small. -#}
+    Tables across runs (dimensions, stg_runs) are not restricted: they are small.
+
+    These macros run for every test of every build, so they call few other macros (a dbt
+    macro call costs a fraction of a millisecond) and ask the ledger once per test: the
+    result is kept on the test node (`model`) while the test compiles. -#}
 
 {% macro qc_test_scope() -%}
     {%- set scope = var('qc_test_scope', none) -%}
@@ -27,16 +31,17 @@
 {%- endmacro %}
 
 
-{#- The run-partitioned models behind a node: itself, or a view's run-partitioned parents. -#}
+{#- The run-partitioned models behind a node: itself, or a view's run-partitioned parents,
+    as [schema, name] pairs. -#}
 {% macro qc_partitioned_models_of(node) -%}
     {%- set found = [] -%}
     {%- if node.config.materialized == 'run_partitioned' -%}
-        {%- do found.append(node) -%}
+        {%- do found.append([node.schema, node.alias or node.name]) -%}
     {%- elif node.config.materialized == 'view' -%}
         {%- for parent_id in node.depends_on.nodes -%}
             {%- set parent = graph.nodes.get(parent_id) -%}
             {%- if parent is not none and parent.config.materialized == 'run_partitioned' -%}
-                {%- do found.append(parent) -%}
+                {%- do found.append([parent.schema, parent.alias or parent.name]) -%}
             {%- endif -%}
         {%- endfor -%}
     {%- endif -%}
@@ -46,10 +51,17 @@
 
 {#- The graph node (model) of a relation the current test reads, or none. -#}
 {% macro qc_test_node_of(relation) -%}
+    {%- set identifier = relation.identifier | lower -%}
+    {%- set schema = relation.schema | lower -%}
+    {%- set attached = graph.nodes.get(model.attached_node) if model.attached_node else none -%}
+    {%- if attached is not none and (attached.alias or attached.name) | lower == identifier
+          and attached.schema | lower == schema -%}
+        {{- return(attached) -}}
+    {%- endif -%}
     {%- for node_id in model.depends_on.nodes -%}
         {%- set node = graph.nodes.get(node_id) -%}
-        {%- if node is not none and node.schema | lower == relation.schema | lower
-              and (node.alias or node.name) | lower == relation.identifier | lower -%}
+        {%- if node is not none and (node.alias or node.name) | lower == identifier
+              and node.schema | lower == schema -%}
             {{- return(node) -}}
         {%- endif -%}
     {%- endfor -%}
@@ -57,22 +69,30 @@
 {%- endmacro %}
 
 
-{#- The runs the current test checks: none (no restriction) or a list of run ids. -#}
+{#- The runs the current test checks: none (no restriction) or a list of run ids.
+    Computed once per test (kept on the test node while it compiles). -#}
 {% macro qc_tested_runs() -%}
+    {%- if '_qc_tested_runs' in model -%}
+        {{- return(model['_qc_tested_runs']) -}}
+    {%- endif -%}
     {%- set models = {} -%}
     {%- for node_id in model.depends_on.nodes -%}
         {%- set node = graph.nodes.get(node_id) -%}
         {%- if node is not none -%}
-            {%- for partitioned in qc_partitioned_models_of(node) -%}
-                {%- do models.update({partitioned.schema ~ '.' ~ (partitioned.alias or partitioned.name):
-                    [partitioned.schema, partitioned.alias or partitioned.name]}) -%}
+            {%- for pair in qc_partitioned_models_of(node) -%}
+                {%- do models.update({pair[0] ~ '.' ~ pair[1]: pair}) -%}
             {%- endfor -%}
         {%- endif -%}
     {%- endfor -%}
     {%- set scope = qc_test_scope() -%}
     {%- if models | length == 0 or (scope == 'all' and models | length == 1) -%}
+        {%- do model.update({'_qc_tested_runs': none}) -%}
         {{- return(none) -}}
     {%- endif -%}
+    {%- set predicates = [] -%}
+    {%- for key, pair in models | dictsort -%}
+        {%- do predicates.append("('" ~ pair[0] | replace("'", "''") ~ "', '" ~ pair[1] | replace("'", "''") ~ "')") -%}
+    {%- endfor -%}
     {%- set query -%}
         with
 
@@ -85,12 +105,8 @@
                 parent_versions,
                 invocation_id
             from {{ qc_ledger_relation() }}
-            where (model_schema, model_name) in (
-                {%- for key, parts in models | dictsort -%}
-                ({{ qc_sql_literal(parts[0]) }}, {{ qc_sql_literal(parts[1]) }}){{ ', ' if not loop.last }}
-                {%- endfor -%}
-            )
-        ),
+            where (model_schema, model_name) in ({{ predicates | join(', ') }})
+        ){% if models | length > 1 %},
 
         {#- a model that reads another must have been built from its current version -#}
         stale as (
@@ -100,7 +116,7 @@
                 on parent.run_id = reader.run_id
                 and reader.parent_versions ? parent.model_key
             where reader.parent_versions ->> parent.model_key is distinct from parent.version
-        )
+        ){% endif %}
 
         select run_id
         from states
@@ -115,33 +131,36 @@
             true
             {%- endif %}
             {%- if scope == 'built' %}
-            and bool_or(invocation_id = {{ qc_sql_literal(invocation_id) }})
+            and bool_or(invocation_id = '{{ invocation_id }}')
             {%- elif scope is not string %}
             and run_id in ({{ qc_sql_literals(scope) if scope else 'null' }})
             {%- endif %}
         order by run_id collate "C"
     {%- endset -%}
-    {{- return(run_query(query).columns[0].values() | list) -}}
+    {%- set runs = run_query(query).columns[0].values() | list -%}
+    {%- do model.update({'_qc_tested_runs': runs}) -%}
+    {{- return(runs) -}}
 {%- endmacro %}
 
 
 {#- `relation` restricted to the runs under test, as a subquery (or the relation itself
     when it is not run-scoped or nothing restricts it). -#}
-{% macro scoped_to_tested_runs(relation, runs=none, where=none) -%}
+{% macro scoped_to_tested_runs(relation, where=none) -%}
     {%- if not execute -%}
         {{- return(relation) -}}
     {%- endif -%}
     {%- set node = qc_test_node_of(relation) -%}
-    {%- set run_scoped = node is not none and qc_partitioned_models_of(node) | length > 0 -%}
-    {%- set runs = qc_tested_runs() if run_scoped and runs is none else runs -%}
-    {%- if (runs is none or not run_scoped) and not where -%}
+    {%- set run_scoped = node is not none and (node.config.materialized == 'run_partitioned'
+        or (node.config.materialized == 'view' and qc_partitioned_models_of(node) | length > 0)) -%}
+    {%- set runs = qc_tested_runs() if run_scoped else none -%}
+    {%- if runs is none and not where -%}
         {{- return(relation) -}}
     {%- endif -%}
     {%- set conditions = [] -%}
     {%- if where -%}
         {%- do conditions.append('(' ~ where ~ ')') -%}
     {%- endif -%}
-    {%- if run_scoped and runs is not none -%}
+    {%- if runs is not none -%}
         {%- do conditions.append(qc_in_runs('run_id', runs)) -%}
     {%- endif -%}
     {{- return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ')') -}}
@@ -150,12 +169,11 @@
 
 {#- dbt's hook for a generic test's `where` config, extended with the runs under test. -#}
 {% macro get_where_subquery(relation) -%}
-    {%- set where = config.get('where', '') -%}
-    {%- set scoped = scoped_to_tested_runs(relation, where=where) -%}
-    {%- if scoped == relation -%}
-        {%- do return(relation) -%}
+    {%- set scoped = scoped_to_tested_runs(relation, where=config.get('where', '')) -%}
+    {%- if scoped is string -%}
+        {%- do return(scoped ~ ' dbt_subquery') -%}
     {%- endif -%}
-    {%- do return(scoped ~ ' dbt_subquery') -%}
+    {%- do return(relation) -%}
 {%- endmacro %}
 
 
