@@ -84,8 +84,11 @@
                 for values in ({{ qc_sql_literal(run_id) }});
             {%- endfor %}
         {%- endcall %}
-        {%- if not full_refresh and not contract_enforced and not qc_same_columns(stage_relation, target_relation) -%}
-            {{ exceptions.raise_compiler_error("run_partitioned: " ~ target_relation ~ " has other columns than the model's query; rebuild it with --full-refresh (or enforce a contract)") }}
+        {%- if not full_refresh and not contract_enforced
+              and not qc_same_columns(stage_relation, target_relation) -%}
+            {{ exceptions.raise_compiler_error(
+                "run_partitioned: " ~ target_relation ~ " has other columns than the model's query;"
+                ~ " rebuild it with --full-refresh (or enforce a contract)") }}
         {%- endif -%}
     {%- endif -%}
 

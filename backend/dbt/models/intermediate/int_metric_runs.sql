@@ -87,7 +87,9 @@ final as (
 
         -- flags
         taxonomy_metrics.metric_id is not null as is_in_taxonomy,
-        node_metrics.metric_id is not null or classification_metrics.metric_id is not null as is_used
+        (
+            node_metrics.metric_id is not null or classification_metrics.metric_id is not null
+        ) as is_used
 
     from metrics
     left join taxonomy_metrics

@@ -95,8 +95,9 @@ earlier_history as (
         history.first_detected_run_id
     from {{ incremental_self({
         'run_id': 'text', 'canonical_node_id': 'text', 'entity_key': 'text', 'metric_id': 'text',
-        'facility_id': 'text', 'signal_id': 'text', 'signal_type': 'text', 'signal_severity': 'integer',
-        'change_status': 'text', 'consecutive_runs': 'integer', 'first_detected_run_id': 'text',
+        'facility_id': 'text', 'signal_id': 'text', 'signal_type': 'text',
+        'signal_severity': 'integer', 'change_status': 'text', 'consecutive_runs': 'integer',
+        'first_detected_run_id': 'text',
     }) }} as history
     where history.change_status <> 'resolved'
         and {{ run_filter('history.run_id', 'previous') }}
@@ -112,7 +113,9 @@ building_representatives as (
         graph_name,
         run_level,
         min(run_level) over (partition by graph_name) as first_level,
-        first_value(previous_run_id) over (partition by graph_name order by run_level) as seed_run_id
+        first_value(previous_run_id) over (
+            partition by graph_name order by run_level
+        ) as seed_run_id
     from building_runs
     where is_level_representative
 
@@ -220,19 +223,26 @@ compared as (
 
     select
         coalesce(current_signals.run_id, previous_signals.following_run_id) as run_id,
-        coalesce(current_signals.canonical_node_id, previous_signals.canonical_node_id) as canonical_node_id,
+        coalesce(
+            current_signals.canonical_node_id, previous_signals.canonical_node_id
+        ) as canonical_node_id,
         coalesce(current_signals.entity_key, previous_signals.entity_key) as entity_key,
         coalesce(current_signals.metric_id, previous_signals.metric_id) as metric_id,
         coalesce(current_signals.facility_id, previous_signals.facility_id) as facility_id,
         current_signals.signal_id,
         coalesce(current_signals.signal_type, previous_signals.signal_type) as signal_type,
-        coalesce(current_signals.signal_severity, previous_signals.signal_severity) as signal_severity,
+        coalesce(
+            current_signals.signal_severity, previous_signals.signal_severity
+        ) as signal_severity,
         case
             when current_signals.run_id is null then 'resolved'
             when previous_signals.run_id is null then 'new'
-            when current_signals.signal_type is distinct from previous_signals.signal_type then 'type_changed'
-            when current_signals.signal_severity > previous_signals.signal_severity then 'escalated'
-            when current_signals.signal_severity < previous_signals.signal_severity then 'deescalated'
+            when current_signals.signal_type is distinct from previous_signals.signal_type
+                then 'type_changed'
+            when current_signals.signal_severity > previous_signals.signal_severity
+                then 'escalated'
+            when current_signals.signal_severity < previous_signals.signal_severity
+                then 'deescalated'
             else 'persisting'
         end as change_status,
         previous_signals.signal_type as previous_signal_type,

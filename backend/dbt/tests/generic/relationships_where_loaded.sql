@@ -26,7 +26,9 @@
         {%- for column in child_columns %}
         child.{{ column }} is not null and
         {%- endfor %}
-        child.{{ loaded_column }} in (select {{ loaded_field }} from {{ scoped_to_tested_runs(loaded_model) }} as loaded)
+        child.{{ loaded_column }} in (
+            select {{ loaded_field }} from {{ scoped_to_tested_runs(loaded_model) }} as loaded
+        )
         and not exists (
             select 1
             from {{ scoped_to_tested_runs(to) }} as parent
