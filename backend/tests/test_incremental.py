@@ -11,6 +11,7 @@ a backslash, spaces and unicode.
     3. qc runs drop R1                                   dbt build
     4. load R2 (older than R3) and R4 (newer)            dbt build --select staging intermediate
                                                          dbt build
+                                                         dbt test (last_build scope)
     5. nothing new                                       dbt build
     6.                                                   dbt build --full-refresh
 
@@ -18,7 +19,7 @@ The tests look at what each build did (the build log of the ledger), at the rows
 drop, at the concurrent reader's observations, compare every model's rows after step 5
 with the full refresh (an order-independent hash per relation), and compare
 fct_signal_history with a plain-Python recomputation from the run files
-(tests/history_expectations.py). Seven dbt invocations in all.
+(tests/history_expectations.py). Eight dbt invocations in all.
 """
 
 from __future__ import annotations
@@ -250,6 +251,7 @@ class Sequence:
     counts_before_reload: dict[str, dict[str, int]] = field(default_factory=dict)
     counts_after_reload: dict[str, dict[str, int]] = field(default_factory=dict)
     reader: CountReader | None = None
+    last_build_filter: str = ""
     incremental: dict[str, tuple[int, str]] = field(default_factory=dict)
     full_refresh: dict[str, tuple[int, str]] = field(default_factory=dict)
 
@@ -326,6 +328,23 @@ def sequence(
         load_run(runs[name], settings)
     sequence.build("layers", "--select", "staging", "intermediate")
     sequence.build("older")
+    # what `dbt run` then `dbt test` would check: the runs of each model's latest build
+    sequence.builds["test_last_build"] = run_dbt(
+        ["test", "--select", "fct_signal_history", "--vars", "{qc_test_scope: last_build}"],
+        settings,
+        target_path=sequence.target,
+        stream=False,
+        check=False,
+    )
+    sequence.last_build_filter = (
+        sequence.target
+        / "run"
+        / "quality_compass"
+        / "models"
+        / "marts"
+        / "fct_signal_history.yml"
+        / "not_null_fct_signal_history_run_id.sql"
+    ).read_text()
     # 5. nothing new
     sequence.build("nothing_new")
     sequence.incremental = relation_hashes(settings)
@@ -347,7 +366,17 @@ def _failures(result: DbtResult) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "step", ["initial", "reload", "drop", "layers", "older", "nothing_new", "full_refresh"]
+    "step",
+    [
+        "initial",
+        "reload",
+        "drop",
+        "layers",
+        "older",
+        "test_last_build",
+        "nothing_new",
+        "full_refresh",
+    ],
 )
 def test_every_build_of_the_sequence_passes(sequence: Sequence, step: str) -> None:
     result = sequence.builds[step]
@@ -416,6 +445,13 @@ def test_an_older_run_rederives_only_the_history_after_it(sequence: Sequence) ->
     assert all(S1 not in runs for runs in built.values())
     layers = build_log(sequence.settings, sequence.builds["layers"])
     assert layers["built"]["stg_classifications"] == {R2, R4}
+
+
+def test_dbt_test_after_a_run_can_check_the_runs_of_the_last_build(sequence: Sequence) -> None:
+    """--vars '{qc_test_scope: last_build}': the runs each model's latest build wrote."""
+    checked = sequence.last_build_filter
+    assert all(f"'{run_id}'" in checked for run_id in (R2, R3, R4)), checked
+    assert "S1" not in checked
 
 
 def test_a_build_with_nothing_new_builds_nothing(sequence: Sequence) -> None:

@@ -5,7 +5,9 @@
         run-partitioned models (a build with nothing new checks nothing; a run built
         earlier was checked when it was built);
       - in `dbt test` (default): every run (the weekly review);
-      - with --vars '{qc_test_scope: all}' / 'built' / [run ids]: as said.
+      - with --vars '{qc_test_scope: ...}': all, built (by this invocation), last_build
+        (the runs each model's most recent build wrote: `dbt run` then `dbt test`), or a
+        list of run ids.
     A test that reads several run-partitioned models (equal_rowcount across layers,
     relationships, the upstream-math checks) compares only runs whose states agree: every
     model has the run, from the same raw load, and a model that reads another directly was
@@ -24,8 +26,9 @@
     {%- if scope is none -%}
         {%- set scope = 'built' if flags.WHICH == 'build' else 'all' -%}
     {%- endif -%}
-    {%- if scope is string and scope not in ['all', 'built'] -%}
-        {{ exceptions.raise_compiler_error("qc_test_scope must be all, built or a list of run ids, not " ~ scope) }}
+    {%- if scope is string and scope not in ['all', 'built', 'last_build'] -%}
+        {{ exceptions.raise_compiler_error(
+            "qc_test_scope must be all, built, last_build or a list of run ids, not " ~ scope) }}
     {%- endif -%}
     {{- return(scope) -}}
 {%- endmacro %}
@@ -103,9 +106,16 @@
                 load_id,
                 version,
                 parent_versions,
-                invocation_id
+                invocation_id,
+                built_at
             from {{ qc_ledger_relation() }}
             where (model_schema, model_name) in ({{ predicates | join(', ') }})
+        ),
+
+        latest_builds as (
+            select distinct on (model_key) model_key, invocation_id
+            from states
+            order by model_key, built_at desc
         ){% if models | length > 1 %},
 
         {#- a model that reads another must have been built from its current version -#}
@@ -132,6 +142,8 @@
             {%- endif %}
             {%- if scope == 'built' %}
             and bool_or(invocation_id = '{{ invocation_id }}')
+            {%- elif scope == 'last_build' %}
+            and bool_or((model_key, invocation_id) in (select model_key, invocation_id from latest_builds))
             {%- elif scope is not string %}
             and run_id in ({{ qc_sql_literals(scope) if scope else 'null' }})
             {%- endif %}
