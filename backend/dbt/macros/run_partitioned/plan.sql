@@ -13,8 +13,10 @@
         rebuilds that run and every later one, and appending a run builds that run only.
     The code version is the md5 of the model's SQL (raw code) and of its contract columns,
     so editing a model rebuilds all its runs and, through the versions, its children.
-    A run is built when its version differs from the ledger's (or the ledger lacks it),
-    dropped when the ledger has it and the parents no longer do. -#}
+    A run is built when every parent has it and its version differs from the ledger's
+    (or the ledger lacks it), dropped when no parent has it any more; a run only some
+    parents have (a selection that built part of the layers) is left as it is, never
+    built from incomplete inputs. -#}
 
 {% macro qc_partitioned_parents() -%}
     {%- set parents = [] -%}
@@ -64,7 +66,8 @@
             registry.run_id,
             md5({{ qc_sql_literal(code_version) }} || '|raw=' || registry.load_id::text) as version,
             registry.load_id,
-            jsonb_build_object('raw_runs', registry.load_id::text) as parent_versions
+            jsonb_build_object('raw_runs', registry.load_id::text) as parent_versions,
+            true as is_complete
         from {{ qc_run_registry() }} as registry
     {%- else -%}
         select
@@ -77,7 +80,8 @@
                     and min(parent_state.load_id) = max(parent_state.load_id)
                     then min(parent_state.load_id)
             end as load_id,
-            jsonb_object_agg(parents.parent, parent_state.version) as parent_versions
+            jsonb_object_agg(parents.parent, parent_state.version) as parent_versions,
+            count(parent_state.run_id) = {{ parents | length }} as is_complete
         from (
             select distinct run_id
             from {{ qc_ledger_relation() }}
@@ -171,12 +175,13 @@
             select run_id, version, load_id, parent_versions, previous_run_id
             from chained_versions
             -- a chained model keeps only the runs its parents have
-            where run_id in (select run_id from candidates)
+            where run_id in (select run_id from candidates where is_complete)
         ),
         {%- else -%}
         wanted as (
             select run_id, version, load_id, parent_versions, null::text as previous_run_id
             from candidates
+            where is_complete
         ),
         {%- endif %}
 
@@ -217,6 +222,8 @@
                 coalesce(wanted.run_id, built.run_id) as run_id,
                 wanted.run_id is not null as is_wanted,
                 built.run_id is not null as is_built,
+                -- a run some parents still have is kept until all have it or none does
+                coalesce(wanted.run_id, built.run_id) in (select run_id from candidates) as is_in_a_parent,
                 wanted.version is distinct from built.version as is_changed,
                 wanted.version,
                 wanted.load_id,
@@ -252,7 +259,7 @@
         {%- if row['is_wanted'] and (full_refresh or row['is_changed']) -%}
             {%- do plan['build'].append(item) -%}
             {%- do building.append(row['run_id']) -%}
-        {%- elif not row['is_wanted'] -%}
+        {%- elif not row['is_in_a_parent'] -%}
             {%- do plan['drop'].append(item) -%}
         {%- endif -%}
     {%- endfor -%}
