@@ -176,13 +176,18 @@
 
 {#- ANALYZE ONLY of a partitioned model on PostgreSQL 18+ (no-op before), on its columns
     but the jsonb documents (their statistics cost as much as a build and no join or
-    filter uses them). -#}
+    filter uses them), with a small statistics target. -#}
 {% macro qc_analyze_parent_sql(relation) -%}
     {%- set columns = model.columns.values() | rejectattr('data_type', 'equalto', 'jsonb')
         | map(attribute='name') | list -%}
     do $qc_analyze_parent$
     begin
         if current_setting('server_version_num')::integer >= 180000 then
+            -- a small sample (3,000 rows, not 30,000): the planner needs the keys' distinct
+            -- counts (a fraction of the rows for unique keys) far more than fine
+            -- histograms, and the sample is drawn across every partition (0.7 s at the
+            -- default target, 0.03 s at 10, for stg_classifications with ten 100 MB runs)
+            perform set_config('default_statistics_target', '10', true);
             execute 'analyze only {{ relation | replace("'", "''") }}{{ (" (" ~ columns | join(", ") ~ ")") if columns else "" }}';
         end if;
     end
