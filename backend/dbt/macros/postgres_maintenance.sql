@@ -1,7 +1,11 @@
 {#- PostgreSQL maintenance.
 
-    analyze_table(): post-hook; refreshes planner statistics of the model just built
-    (`analyze <this>`), so the next models in the same build plan joins on real row counts.
+    analyze_table(exclude_data_types=[]): post-hook; refreshes planner statistics of the
+    model just built (`analyze <this>`), so the next models in the same build plan joins on
+    real row counts. A run_partitioned model analyzes only the partitions this invocation
+    built (the ledger lists them), never its whole history. exclude_data_types leaves
+    columns of those types out (the marts skip jsonb documents, whose statistics cost as
+    much as the build and that no query filters on).
 
     vacuum_analyze_table(table_name, schema_name=none): run-operation;
         dbt run-operation vacuum_analyze_table --args '{"table_name": "fct_signals"}'
@@ -17,10 +21,33 @@
     dbt-postgres's own relation lookup pastes the schema into an `ilike '...'`, which is
     how a schema_name once ran injected SQL). -#}
 
-{% macro analyze_table() -%}
+{% macro analyze_table(exclude_data_types=[]) -%}
+    {%- set columns = [] -%}
+    {%- if exclude_data_types -%}
+        {%- set columns = model.columns.values() | rejectattr('data_type', 'in', exclude_data_types)
+            | map(attribute='name') | list -%}
+    {%- endif -%}
+    {%- set column_list = (' (' ~ columns | join(', ') ~ ')') if columns else '' -%}
     {#- views and ephemeral models have no statistics of their own: render nothing (skipped) -#}
-    {%- if config.get('materialized') in ['table', 'incremental', 'snapshot', 'seed'] -%}
-        analyze {{ this }}
+    {%- if config.get('materialized') == 'run_partitioned' -%}
+        {#- one statement: the server finds the partitions this invocation built -#}
+        do $qc_analyze$
+        declare
+            built record;
+        begin
+            for built in
+                select partition_schema, partition_name
+                from {{ qc_ledger_relation() }}
+                where model_schema = {{ qc_sql_literal(this.schema) }}
+                    and model_name = {{ qc_sql_literal(this.identifier) }}
+                    and invocation_id = {{ qc_sql_literal(invocation_id) }}
+            loop
+                execute format('analyze %I.%I{{ column_list }}', built.partition_schema, built.partition_name);
+            end loop;
+        end
+        $qc_analyze$
+    {%- elif config.get('materialized') in ['table', 'incremental', 'snapshot', 'seed'] -%}
+        analyze {{ this }}{{ column_list }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -103,5 +103,7 @@ def runs_drop(
 
     drop_runs(resolve_settings(), run_id)
     out_console.print(
-        f"run {run_id} dropped; rebuild the marts with `dbt build` to remove it downstream"
+        f"run {run_id} dropped from the raw tables; it disappears from every model on the "
+        "next `dbt build`",
+        markup=False,
     )
