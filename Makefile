@@ -35,6 +35,6 @@ ci: ## exactly what CI runs, on this checkout
 bench: ## the reference benchmark at M (a few minutes)
 	$(UV) qc bench --size M
 
-clean-db: ## stop the embedded server and delete its data (backend/.qc)
-	-$(UV) qc db stop
+clean-db: ## stop the embedded server and delete its data (qc db destroy), then backend/.qc
+	$(UV) qc db destroy --yes
 	rm -rf backend/.qc

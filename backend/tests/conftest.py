@@ -22,6 +22,7 @@ import fcntl
 import os
 import pickle
 import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -118,6 +119,35 @@ def shared_fixture(
         value = build()
         stored.write_bytes(pickle.dumps(value))
         return value
+
+
+@pytest.fixture(scope="session")
+def server_homes() -> Iterator[Callable[[str], Path]]:
+    """New ``QC_HOME`` paths for tests that run a private embedded server.
+
+    As root the server runs as the account ``pgserver``, and qc never opens folders outside
+    the project for it: pytest's ``tmp_path`` (under a 0700 folder of root) is out of its
+    reach. These homes live in a /tmp folder open for search only (0711); qc creates each
+    home itself. Servers must be stopped by the tests that start them. At the end, a server
+    area a home still records (outside the project: ``warehouse.server_area``) is
+    destroyed with it.
+    """
+    from quality_compass.warehouse.embedded import EmbeddedPostgres
+    from quality_compass.warehouse.server_area import RECORD_NAME
+
+    base = Path(tempfile.mkdtemp(prefix="qc-test-homes-"))
+    base.chmod(0o711)
+    made: list[Path] = []
+
+    def make(name: str) -> Path:
+        made.append(base / f"{name}-{uuid.uuid4().hex[:8]}")
+        return made[-1]
+
+    yield make
+    for home in made:
+        if (home / RECORD_NAME).is_file():
+            EmbeddedPostgres(home).destroy()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

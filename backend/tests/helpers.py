@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -141,3 +143,55 @@ def file_line_counts(run: Path) -> dict[str, int]:
         "raw_classifications": classifications,
         "raw_run_documents": documents,
     }
+
+
+# -- series of runs: copies of a real run under new run ids and start times -------------------
+
+
+def copy_run(source: Path, runs_root: Path, run_id: str, started_at: str) -> Path:
+    """A copy of ``source`` as run ``run_id`` of the same graph, started at ``started_at``
+    (ISO 8601): the folder name is the run key; the manifests are rewritten to agree."""
+    import shutil
+
+    target = runs_root / source.parent.name / run_id
+    shutil.copytree(source, target)
+    manifest_path = target / "run_manifest.json"
+    manifest = orjson.loads(manifest_path.read_bytes())
+    manifest.update(run_id=run_id, started_at=started_at)
+    manifest_path.write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    semantic_path = target / "run_manifest.semantic.json"
+    if semantic_path.is_file():
+        semantic = orjson.loads(semantic_path.read_bytes())
+        semantic["run_id"] = run_id
+        semantic_path.write_bytes(orjson.dumps(semantic, option=orjson.OPT_INDENT_2))
+    return target
+
+
+Classification = dict[str, str]
+
+
+def edit_classifications(
+    run_dir: Path, edit: Callable[[list[Classification]], list[Classification]]
+) -> None:
+    """Rewrite a run's classification CSV summary with ``edit`` (rows as dicts of the CSV's
+    text cells) and keep analysis/classification/index.json's counts true."""
+    import csv
+
+    folder = run_dir / "analysis" / "classification"
+    summary = folder / "classification_summary.csv"
+    with summary.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields = list(reader.fieldnames or [])
+        rows = edit([{**row, "run_id": run_dir.name} for row in reader])
+    with summary.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    index_path = folder / "index.json"
+    index = orjson.loads(index_path.read_bytes())
+    index.update(
+        run_id=run_dir.name,
+        total_entities=len(rows),
+        signal_type_distribution=dict(Counter(row["signal_type"] for row in rows)),
+    )
+    index_path.write_bytes(orjson.dumps(index))

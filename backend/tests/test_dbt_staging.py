@@ -331,14 +331,16 @@ def test_vacuum_analyze_run_operation_finds_the_real_schema(warehouse: Warehouse
     )
     assert result.ok, result.output[-3000:]
     assert "public_staging" in result.output
+    # a run-partitioned model: VACUUM of the parent vacuums each run's partition
     vacuumed = scalar(
         warehouse,
         """
-        select last_vacuum is not null
-        from pg_stat_user_tables
-        where schemaname = %s and relname = 'stg_entity_results'
+        select bool_and(stats.last_vacuum is not null)
+        from pg_inherits as inheritance
+        join pg_stat_user_tables as stats on stats.relid = inheritance.inhrelid
+        where inheritance.inhparent = to_regclass(%s)
         """,
-        (STAGING,),
+        (f"{STAGING}.stg_entity_results",),
     )
     assert vacuumed is True
 

@@ -6,20 +6,21 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from quality_compass.errors import EmbeddedServerError
 from quality_compass.warehouse.embedded import EmbeddedPostgres
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    home = tmp_path_factory.mktemp("qc_home")
-    instance = EmbeddedPostgres(home)
+def server(server_homes: Callable[[str], Path]) -> Iterator[EmbeddedPostgres]:
+    instance = EmbeddedPostgres(server_homes("lifecycle"))
     yield instance
     instance.stop()
 
@@ -119,6 +120,45 @@ def test_restart_after_killed_server(server: EmbeddedPostgres) -> None:
         assert conn.execute("select id from survivor").fetchall() == [(42,)]
 
 
+def test_start_waits_for_a_running_server_that_is_slow_to_answer(
+    server: EmbeddedPostgres,
+) -> None:
+    """Under heavy load (or in crash recovery) a live server may not answer within the 3 s
+    connect timeout: start must wait for it, not run a second postmaster on its data."""
+    server.start()
+    pid = server.status().pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    resume = threading.Timer(4.5, os.kill, (pid, signal.SIGCONT))
+    resume.start()
+    try:
+        server.start()
+    finally:
+        resume.cancel()
+        os.kill(pid, signal.SIGCONT)
+    assert server.status().pid == pid
+    assert _ping(server) > 0
+
+
+def test_failed_start_shows_what_the_server_logged_then(server: EmbeddedPostgres) -> None:
+    server.stop()
+    conf = server.data_dir / "postgresql.conf"
+    original = conf.read_bytes()
+    conf.write_bytes(original + b"\nwork_mem = 'lots'\n")
+    try:
+        with pytest.raises(EmbeddedServerError) as raised:
+            server.start()
+    finally:
+        conf.write_bytes(original)
+    message = str(raised.value)
+    assert f"{server.log_file} (this start" in message
+    assert 'invalid value for parameter "work_mem": "lots"' in message
+    # Only this start's lines: none from the earlier (successful) starts.
+    assert "ready to accept connections" not in message
+    server.start()
+    assert _ping(server) > 0
+
+
 def test_stale_pid_file_from_another_process_is_recovered(server: EmbeddedPostgres) -> None:
     server.stop()
     # A crash can leave a postmaster.pid whose pid now belongs to an unrelated process.
@@ -146,3 +186,22 @@ def _wait_dead(pid: int) -> None:
     deadline = time.monotonic() + 10
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def test_destroy_deletes_the_data_to_start_from_nothing(server: EmbeddedPostgres) -> None:
+    server.start()
+    with psycopg.connect(server.settings().conninfo(), autocommit=True) as conn:
+        conn.execute("create table if not exists survivor (id int)")
+    refused = _qc(server.home, "db", "destroy")  # no --yes, no terminal: nothing happens
+    assert refused.returncode == 2 and "pass --yes" in refused.stderr
+    assert server.status().running
+    result = _qc(server.home, "db", "destroy", "--yes")
+    assert result.returncode == 0, result.stderr
+    for path in (server.data_dir, server.log_file, server.home / "run"):
+        assert f"deleted {path}" in result.stdout
+        assert not path.exists()
+    assert not server.status().running
+    assert (server.home / "db.lock").exists()  # the rest of QC_HOME stays
+    server.start()
+    with psycopg.connect(server.settings().conninfo()) as conn:
+        assert conn.execute("select to_regclass('survivor')").fetchone() == (None,)

@@ -208,6 +208,7 @@ def test_runs_drop_and_keep_runs(fresh_db: DbSettings, run_copy: Callable[..., P
     )
     dropped = run_qc(fresh_db, "runs", "drop", "20260102000000")
     assert dropped.returncode == 0, dropped.stderr
+    assert "it disappears from every model on the next `dbt build`" in dropped.stdout
     assert count_rows(fresh_db, "raw_entity_results", "20260102000000") == 0
     assert count_rows(fresh_db, "raw_entity_results", "20260103000000") == 236
     again = run_qc(fresh_db, "runs", "drop", "20260102000000")

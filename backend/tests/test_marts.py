@@ -29,7 +29,14 @@ from quality_compass.warehouse.dbt_runner import run_dbt
 pytestmark = pytest.mark.dbt
 
 MARTS = "public_marts"
-MART_MODELS = ("fct_signals", "fct_contributions", "dim_facilities", "dim_metrics", "dim_runs")
+MART_MODELS = (
+    "fct_signals",
+    "fct_contributions",
+    "fct_signal_history",
+    "dim_facilities",
+    "dim_metrics",
+    "dim_runs",
+)
 DBT_PROJECT = Path(__file__).resolve().parents[1] / "dbt"
 
 

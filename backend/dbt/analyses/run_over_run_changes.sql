@@ -1,56 +1,24 @@
--- Run-over-run changes: how the signals of a run differ from the previous run of the same
--- graph (by detected_at). One row per entity-metric whose signal appeared, disappeared,
--- changed signal type or changed 4-level severity.
+-- Run-over-run changes: how the signals of a run differ from its previous run (the newest
+-- loaded run of the same graph detected before it), read from fct_signal_history. One row
+-- per signal that is new, resolved, changed type, escalated or deescalated (persisting
+-- signals are left out), with the display columns of fct_signals (the previous run's
+-- signal for resolved rows).
 -- Vars (optional):
---   run_id           the newer run (default: the latest run that has a predecessor)
---   previous_run_id  the older run (default: the run of the same graph detected just before)
+--   run_id   the run (default: the latest run that has a previous run)
 --   dbt compile --select run_over_run_changes --vars '{run_id: "20260115153108"}'
--- A signal is the same across runs when (canonical_node_id, entity_key, metric_id) match.
+-- A signal is the same across runs when (graph_name, canonical_node_id, entity_key,
+-- metric_id) match; fct_signal_history defines the previous run and the statuses.
 
 {%- set run_id = var('run_id', none) %}
-{%- set previous_run_id = var('previous_run_id', none) %}
 
 with
 
-runs as (
+chosen_run as (
 
     select
         run_id,
-        graph_name,
-        detected_at,
-        lag(run_id) over (partition by graph_name order by detected_at, run_id) as previous_run_id
-    from {{ ref('stg_runs') }}
-
-),
-
-signals as (
-
-    select
-        run_id,
-        canonical_node_id,
-        entity_key,
-        metric_id,
-        facility_id,
-        groupby_label,
-        group_value,
-        signal_type,
-        signal_severity,
-        severity,
-        simple_zscore
-    from {{ ref('fct_signals') }}
-
-),
-
-run_pair as (
-
-    select
-        run_id,
-        {%- if previous_run_id %}
-        '{{ previous_run_id }}' as previous_run_id
-        {%- else %}
         previous_run_id
-        {%- endif %}
-    from runs
+    from {{ ref('fct_signal_history') }}
     where
         {%- if run_id %}
         run_id = '{{ run_id }}'
@@ -62,71 +30,70 @@ run_pair as (
 
 ),
 
-current_signals as (
+changes as (
 
-    select signals.*
-    from signals
-    inner join run_pair
-        on signals.run_id = run_pair.run_id
-
-),
-
-previous_signals as (
-
-    select signals.*
-    from signals
-    inner join run_pair
-        on signals.run_id = run_pair.previous_run_id
+    select history.*
+    from {{ ref('fct_signal_history') }} as history
+    inner join chosen_run
+        on history.run_id = chosen_run.run_id
+    where history.change_status <> 'persisting'
 
 ),
 
-compared as (
+signals as (
 
     select
-        coalesce(current_signals.canonical_node_id, previous_signals.canonical_node_id)
-            as canonical_node_id,
-        coalesce(current_signals.facility_id, previous_signals.facility_id) as facility_id,
-        coalesce(current_signals.groupby_label, previous_signals.groupby_label) as groupby_label,
-        coalesce(current_signals.group_value, previous_signals.group_value) as group_value,
-        coalesce(current_signals.metric_id, previous_signals.metric_id) as metric_id,
-        case
-            when previous_signals.entity_key is null then 'new'
-            when current_signals.entity_key is null then 'resolved'
-            when (current_signals.signal_type is distinct from previous_signals.signal_type)
-                then 'type_changed'
-            when (current_signals.severity is distinct from previous_signals.severity)
-                then 'severity_changed'
-            else 'unchanged'
-        end as change,
-        previous_signals.signal_type as previous_signal_type,
-        current_signals.signal_type,
-        previous_signals.signal_severity as previous_signal_severity,
-        current_signals.signal_severity,
-        previous_signals.severity as previous_severity,
-        current_signals.severity,
-        current_signals.simple_zscore - previous_signals.simple_zscore as simple_zscore_change
-    from current_signals
-    full outer join previous_signals
-        on current_signals.canonical_node_id = previous_signals.canonical_node_id
-        and current_signals.entity_key = previous_signals.entity_key
-        and current_signals.metric_id = previous_signals.metric_id
+        run_id,
+        canonical_node_id,
+        entity_key,
+        metric_id,
+        groupby_label,
+        group_value,
+        severity,
+        simple_zscore
+    from {{ ref('fct_signals') }}
+    where run_id in (select run_id from chosen_run union select previous_run_id from chosen_run)
 
 ),
 
 final as (
 
     select
-        run_pair.run_id,
-        run_pair.previous_run_id,
-        compared.*
-    from compared
-    cross join run_pair
-    where compared.change <> 'unchanged'
+        changes.run_id,
+        changes.previous_run_id,
+        changes.canonical_node_id,
+        changes.facility_id,
+        coalesce(current_signals.groupby_label, previous_signals.groupby_label) as groupby_label,
+        coalesce(current_signals.group_value, previous_signals.group_value) as group_value,
+        changes.metric_id,
+        changes.change_status,
+        changes.previous_signal_type,
+        changes.signal_type,
+        changes.previous_signal_severity,
+        changes.signal_severity,
+        changes.severity_change,
+        previous_signals.severity as previous_severity,
+        current_signals.severity,
+        current_signals.simple_zscore - previous_signals.simple_zscore as simple_zscore_change,
+        changes.consecutive_runs,
+        changes.first_detected_run_id
+    from changes
+    left join signals as current_signals
+        on changes.signal_id is not null
+        and current_signals.run_id = changes.run_id
+        and current_signals.canonical_node_id = changes.canonical_node_id
+        and current_signals.entity_key = changes.entity_key
+        and current_signals.metric_id = changes.metric_id
+    left join signals as previous_signals
+        on previous_signals.run_id = changes.previous_run_id
+        and previous_signals.canonical_node_id = changes.canonical_node_id
+        and previous_signals.entity_key = changes.entity_key
+        and previous_signals.metric_id = changes.metric_id
     order by
-        compared.change asc,
-        coalesce(compared.signal_severity, compared.previous_signal_severity) desc,
-        compared.facility_id asc,
-        compared.group_value asc
+        changes.change_status,
+        changes.signal_severity desc,
+        changes.facility_id,
+        group_value
 
 )
 

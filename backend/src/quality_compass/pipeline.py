@@ -16,9 +16,14 @@ from quality_compass.errors import QcError
 from quality_compass.load.loader import load_run
 from quality_compass.load.report import LoadOptions, LoadReport
 from quality_compass.paths import qc_home, sample_runs_dir
-from quality_compass.warehouse.connection import connect, ping, resolve_settings
+from quality_compass.warehouse.connection import (
+    connect,
+    ping,
+    require_encrypted_session,
+    resolve_settings,
+)
 from quality_compass.warehouse.dbt_runner import DbtResult, run_dbt
-from quality_compass.warehouse.settings import DbSettings
+from quality_compass.warehouse.settings import PRODUCTION_TARGET, DbSettings
 
 if TYPE_CHECKING:
     from quality_compass.report.writer import ReportResult
@@ -112,10 +117,14 @@ def run_pipeline(
     An empty mart is a warning (a partial run without contribution files legitimately
     leaves ``fct_contributions`` empty) unless ``require_every_mart``, which ``qc demo``
     sets: its sample data covers every file kind. With ``report_path``, the HTML report of
-    the newest run (``qc report``) is written there at the end.
+    the newest run (``qc report``) is written there at the end. For the ``prod`` target
+    nothing is loaded unless the session is encrypted (dbt's on-run-start hook checks its
+    own sessions).
     """
     started = time.perf_counter()
-    settings = settings or resolve_settings()
+    settings = settings or resolve_settings(target=target)
+    if target == PRODUCTION_TARGET:
+        require_encrypted_session(settings)
     observer.connected(settings, ping(settings))
     result = PipelineResult()
     for run_dir in run_dirs:

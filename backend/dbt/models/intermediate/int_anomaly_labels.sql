@@ -17,6 +17,7 @@ statistical_methods as (
         entity_result_id,
         run_id
     from {{ ref('stg_statistical_methods') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
@@ -27,6 +28,7 @@ anomalies as (
         applies_to,
         anomaly_label
     from {{ ref('stg_anomalies') }}
+    where {{ run_filter('run_id') }}
 
 ),
 

@@ -1,7 +1,7 @@
 -- int_facility_runs
 -- Grain:  one row per facility per run (run_id, facility_id): every facility seen in the
---         run's node results or classifications.
--- Source: stg_entity_results, stg_classifications.
+--         run's node results, classifications or contribution records (as the parent).
+-- Source: stg_entity_results, stg_classifications, stg_contributions.
 -- Rule:   facility attributes are not taken from a single node: nodes of one run disagree on
 --         metadata.systemName for the same medicareId (format spec 8). system_name is the
 --         value most entity rows of the run report (ties: alphabetical first) and
@@ -19,6 +19,7 @@ entities as (
         facility_name
     from {{ ref('stg_entity_results') }}
     where facility_id is not null
+        and {{ run_filter('run_id') }}
 
 ),
 
@@ -29,6 +30,18 @@ classifications as (
         facility_id
     from {{ ref('stg_classifications') }}
     where facility_id is not null
+        and {{ run_filter('run_id') }}
+
+),
+
+contributions as (
+
+    select
+        run_id,
+        facility_id
+    from {{ ref('stg_contributions') }}
+    where facility_id is not null
+        and {{ run_filter('run_id') }}
 
 ),
 
@@ -88,6 +101,17 @@ classification_counts as (
 
 ),
 
+contribution_counts as (
+
+    select
+        run_id,
+        facility_id,
+        count(*) as contribution_count
+    from contributions
+    group by run_id, facility_id
+
+),
+
 facilities as (
 
     select
@@ -99,6 +123,11 @@ facilities as (
         run_id,
         facility_id
     from classification_counts
+    union
+    select
+        run_id,
+        facility_id
+    from contribution_counts
 
 ),
 
@@ -118,7 +147,8 @@ final as (
         coalesce(entity_counts.entity_row_count, 0)::integer as entity_row_count,
         coalesce(entity_counts.node_count, 0)::integer as node_count,
         coalesce(entity_counts.system_name_variant_count, 0)::integer as system_name_variant_count,
-        coalesce(classification_counts.classification_count, 0)::integer as classification_count
+        coalesce(classification_counts.classification_count, 0)::integer as classification_count,
+        coalesce(contribution_counts.contribution_count, 0)::integer as contribution_count
 
     from facilities
     left join entity_counts
@@ -127,6 +157,9 @@ final as (
     left join classification_counts
         on facilities.run_id = classification_counts.run_id
         and facilities.facility_id = classification_counts.facility_id
+    left join contribution_counts
+        on facilities.run_id = contribution_counts.run_id
+        and facilities.facility_id = contribution_counts.facility_id
     left join system_names
         on facilities.run_id = system_names.run_id
         and facilities.facility_id = system_names.facility_id

@@ -14,6 +14,7 @@ with
 facets as (
 
     select * from {{ ref('stg_node_facets') }}
+    where {{ run_filter('run_id') }}
 
 ),
 

@@ -11,6 +11,7 @@ with
 trends as (
 
     select * from {{ ref('stg_node_percentile_trends') }}
+    where {{ run_filter('run_id') }}
 
 ),
 

@@ -20,6 +20,7 @@ trends_to_edges as (
     from {{ ref('stg_node_edges') }}
     where edge_type = 'trends_to'
         and edge_direction = 'child'
+        and {{ run_filter('run_id') }}
 
     union
 
@@ -30,6 +31,7 @@ trends_to_edges as (
     from {{ ref('stg_node_header_edges') }}
     where edge_type = 'trends_to'
         and edge_direction = 'child'
+        and {{ run_filter('run_id') }}
 
 ),
 

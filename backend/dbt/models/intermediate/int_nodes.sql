@@ -15,12 +15,14 @@ with
 graph_nodes as (
 
     select * from {{ ref('stg_graph_nodes') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
 loaded_nodes as (
 
     select * from {{ ref('stg_nodes') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
@@ -31,6 +33,7 @@ node_twins as (
         aggregate_node_id,
         temporal_node_id
     from {{ ref('int_node_twins') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
@@ -55,6 +58,7 @@ taxonomy_metrics as (
         polarity,
         unit_type
     from {{ ref('stg_taxonomy_metrics') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
@@ -64,6 +68,7 @@ dimension_labels as (
         run_id,
         jsonb_object_agg(group_by_type_id, dimension_display_name) as dimension_labels
     from {{ ref('stg_taxonomy_dimensions') }}
+    where {{ run_filter('run_id') }}
     group by run_id
 
 ),

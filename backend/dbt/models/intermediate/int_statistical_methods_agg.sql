@@ -25,18 +25,21 @@ entities as (
         canonical_node_id,
         entity_dimensions_hash
     from {{ ref('stg_entity_results') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
 statistical_methods as (
 
     select * from {{ ref('stg_statistical_methods') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
 anomaly_labels as (
 
     select * from {{ ref('int_anomaly_labels') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
@@ -54,6 +57,7 @@ facets as (
         peer_mad,
         mad_floor
     from {{ ref('int_node_facet_statistics') }}
+    where {{ run_filter('run_id') }}
 
 ),
 

@@ -19,6 +19,7 @@ node_twins as (
         aggregate_node_id,
         temporal_node_id
     from {{ ref('int_node_twins') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
@@ -37,12 +38,14 @@ entities as (
         missing_period_count,
         coverage_ratio
     from {{ ref('stg_entity_results') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
 statistics as (
 
     select * from {{ ref('int_statistical_methods_agg') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
@@ -53,6 +56,7 @@ bands as (
         canonical_node_id,
         peer_percentile_trends
     from {{ ref('int_node_percentile_bands') }}
+    where {{ run_filter('run_id') }}
 
 ),
 

@@ -1,20 +1,22 @@
 -- dim_facilities
 -- Grain:  one row per facility (facility_id), current state across every loaded run.
--- Source: int_facility_runs (facilities of each run's node results and classifications),
---         stg_contributions (parent facilities of contribution records), stg_runs
---         (detected_at), seed ref_facilities (facility master data).
+-- Source: int_facility_runs (the facilities of each run's node results, classifications and
+--         contribution parents: a small per-run aggregate), stg_runs (detected_at), seed
+--         ref_facilities (facility master data).
 -- Rule:   facts are keyed by run, the dimension is not: facility_sk =
 --         surrogate_key(facility_id) is the same in every run, so a fact of any run joins to
---         it. Attributes the runs report (system name, facility name) come from the latest
+--         it. Attributes the runs report (system name, facility name) come from the newest
 --         run that has the facility (latest detected_at, then run_id); nodes of one run
 --         disagree on systemName, so int_facility_runs already picked the run's most reported
 --         value. Master data (name, type, health system, region, state, bed count) joins from
 --         ref_facilities where the facility is listed (left join: synthetic facilities have
---         none). first/last_seen_at are the detected_at of the first and last run seen.
+--         none). first/last_seen_run_id (and their detected_at) are the first and the newest
+--         run that has the facility. Rebuilt whole on every build: it reads one row per
+--         facility per run, never the runs' facts.
 
 with
 
-facility_runs as (
+sightings as (
 
     select
         run_id,
@@ -23,16 +25,6 @@ facility_runs as (
         system_name,
         classification_count
     from {{ ref('int_facility_runs') }}
-
-),
-
-contribution_facilities as (
-
-    select distinct
-        run_id,
-        facility_id
-    from {{ ref('stg_contributions') }}
-    where facility_id is not null
 
 ),
 
@@ -59,34 +51,6 @@ master_data as (
 
 ),
 
-sightings as (
-
-    select
-        facility_runs.run_id,
-        facility_runs.facility_id,
-        facility_runs.facility_name,
-        facility_runs.system_name,
-        facility_runs.classification_count
-    from facility_runs
-
-    union all
-
-    select
-        contribution_facilities.run_id,
-        contribution_facilities.facility_id,
-        null as facility_name,
-        null as system_name,
-        0 as classification_count
-    from contribution_facilities
-    where not exists (
-        select 1
-        from facility_runs
-        where facility_runs.run_id = contribution_facilities.run_id
-            and facility_runs.facility_id = contribution_facilities.facility_id
-    )
-
-),
-
 sightings_ordered as (
 
     select
@@ -109,8 +73,8 @@ facilities as (
         count(*) as run_count,
         min(detected_at) as first_seen_at,
         max(detected_at) as last_seen_at,
-        (array_agg(run_id order by detected_at nulls first, run_id))[1] as first_run_id,
-        (array_agg(run_id order by detected_at desc nulls last, run_id desc))[1] as last_run_id
+        (array_agg(run_id order by detected_at nulls first, run_id))[1] as first_seen_run_id,
+        (array_agg(run_id order by detected_at desc nulls last, run_id desc))[1] as last_seen_run_id
     from sightings_ordered
     group by facility_id
 
@@ -146,9 +110,11 @@ final as (
         master_data.state,
         master_data.bed_count,
 
-        -- runs
-        facilities.first_run_id,
-        facilities.last_run_id,
+        -- runs (first_run_id / last_run_id: the names of the first release)
+        facilities.first_seen_run_id as first_run_id,
+        facilities.last_seen_run_id as last_run_id,
+        facilities.first_seen_run_id,
+        facilities.last_seen_run_id,
         facilities.run_count::integer as run_count,
         coalesce(latest.classification_count, 0)::integer as latest_classification_count,
 

@@ -2,21 +2,34 @@
 -- Grain:  one row per metric (metric_id), current state across every loaded run: every
 --         metric of the runs' taxonomies plus any metric a graph node or classification
 --         uses that no taxonomy lists.
--- Source: stg_taxonomy_metrics (metadata_bundle metrics per run), int_nodes,
---         stg_classifications, stg_runs (detected_at).
+-- Source: int_metric_runs (one row per metric per run: the run's taxonomy entry and
+--         whether its nodes or classifications use the metric), stg_runs (detected_at).
 -- Rule:   metric_sk = surrogate_key(metric_id), the same in every run. The taxonomy drifts
---         between runs, so a metric's attributes come from the latest run whose taxonomy has
+--         between runs, so a metric's attributes come from the newest run whose taxonomy has
 --         it (latest detected_at, then run_id). direction_preference is the taxonomy polarity
 --         (lower_is_better, higher_is_better, neutral; unknown without one). For metrics the
 --         taxonomy lacks: domain by the name heuristic of classify_metric_domain, the display
 --         name spelled out from the camelCase id, and var default_metric_display_format.
+--         first/last_seen_run_id: the first and the newest run that has the metric (in its
+--         taxonomy, nodes or classifications). Rebuilt whole on every build from the small
+--         per-run aggregate, never from the runs' facts.
 
 with
 
-taxonomy_metrics as (
+metric_runs as (
 
     select
-        run_id,
+        metric_runs.*,
+        runs.detected_at
+    from {{ ref('int_metric_runs') }} as metric_runs
+    left join {{ ref('stg_runs') }} as runs
+        on metric_runs.run_id = runs.run_id
+
+),
+
+latest_taxonomy as (
+
+    select
         metric_id,
         metric_display_name,
         metric_description,
@@ -25,54 +38,27 @@ taxonomy_metrics as (
         unit_type,
         display_format,
         null_fill_value,
-        taxonomy_hash
-    from {{ ref('stg_taxonomy_metrics') }}
-
-),
-
-runs as (
-
-    select
+        taxonomy_hash,
         run_id,
-        detected_at
-    from {{ ref('stg_runs') }}
-
-),
-
-used_metrics as (
-
-    select distinct metric_id
-    from {{ ref('int_nodes') }}
-    where metric_id is not null
-
-    union
-
-    select distinct metric_id
-    from {{ ref('stg_classifications') }}
-    where metric_id is not null
-
-),
-
-latest_taxonomy as (
-
-    select
-        taxonomy_metrics.*,
         row_number() over (
-            partition by taxonomy_metrics.metric_id
-            order by runs.detected_at desc nulls last, taxonomy_metrics.run_id desc
+            partition by metric_id
+            order by detected_at desc nulls last, run_id desc
         ) as recency,
-        count(*) over (partition by taxonomy_metrics.metric_id) as taxonomy_run_count
-    from taxonomy_metrics
-    left join runs
-        on taxonomy_metrics.run_id = runs.run_id
+        count(*) over (partition by metric_id) as taxonomy_run_count
+    from metric_runs
+    where is_in_taxonomy
 
 ),
 
 all_metrics as (
 
-    select metric_id from latest_taxonomy
-    union
-    select metric_id from used_metrics
+    select
+        metric_id,
+        bool_or(is_used) as is_used,
+        (array_agg(run_id order by detected_at nulls first, run_id))[1] as first_seen_run_id,
+        (array_agg(run_id order by detected_at desc nulls last, run_id desc))[1] as last_seen_run_id
+    from metric_runs
+    group by metric_id
 
 ),
 
@@ -107,17 +93,17 @@ final as (
         latest_taxonomy.run_id as taxonomy_run_id,
         latest_taxonomy.taxonomy_hash,
         coalesce(latest_taxonomy.taxonomy_run_count, 0)::integer as taxonomy_run_count,
+        all_metrics.first_seen_run_id,
+        all_metrics.last_seen_run_id,
 
         -- flags
         latest_taxonomy.metric_id is not null as is_in_taxonomy,
-        used_metrics.metric_id is not null as is_used
+        all_metrics.is_used
 
     from all_metrics
     left join latest_taxonomy
         on all_metrics.metric_id = latest_taxonomy.metric_id
         and latest_taxonomy.recency = 1
-    left join used_metrics
-        on all_metrics.metric_id = used_metrics.metric_id
 
 )
 

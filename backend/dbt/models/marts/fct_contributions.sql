@@ -17,6 +17,8 @@
 --         (is_weight_share_valid). metric_sk keys the child node's metric (losIndex also for
 --         the z-score files).
 
+{{ config(materialized='run_partitioned') }}
+
 with
 
 contributions as (
@@ -51,6 +53,7 @@ contributions as (
         missing_input_count,
         computed_at
     from {{ ref('stg_contributions') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
@@ -62,6 +65,7 @@ nodes as (
         dimension_ids,
         groupby_label
     from {{ ref('int_nodes') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
@@ -73,6 +77,7 @@ signals as (
         classification_id
     from {{ ref('stg_classifications') }}
     where not is_suppressed
+        and {{ run_filter('run_id') }}
 
 ),
 

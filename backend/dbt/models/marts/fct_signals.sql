@@ -18,14 +18,16 @@
 --         files are not shipped. Those classifications are still signals (type, severity,
 --         inputs, indicators and reasoning are the classification's own); the columns that
 --         need node results stay null and has_entity_result is false (docs: marts.md).
---         Suppressed classifications are excluded; a post-hook logs how many.
+--         Suppressed classifications are excluded; a post-hook logs how many (of the runs
+--         built).
 
 {%- set log_excluded_suppressed -%}
 {% raw -%}
 {%- if execute -%}
     {%- set excluded = run_query(
         "select run_id, count(*) from " ~ ref('stg_classifications')
-        ~ " where is_suppressed group by run_id order by run_id"
+        ~ " where is_suppressed and " ~ qc_in_runs('run_id', built_runs(this))
+        ~ " group by run_id order by run_id"
     ) -%}
     {%- set per_run = [] -%}
     {%- set total = namespace(count=0) -%}
@@ -39,7 +41,7 @@
 {%- endraw %}
 {%- endset %}
 
-{{ config(post_hook=[log_excluded_suppressed]) }}
+{{ config(materialized='run_partitioned', post_hook=[log_excluded_suppressed]) }}
 
 with
 
@@ -77,6 +79,7 @@ classifications as (
         classified_at
     from {{ ref('stg_classifications') }}
     where not is_suppressed
+        and {{ run_filter('run_id') }}
 
 ),
 
@@ -89,6 +92,7 @@ nodes as (
         groupby_label,
         domain
     from {{ ref('int_nodes') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
@@ -100,6 +104,7 @@ entities as (
         encounters
     from {{ ref('stg_entity_results') }}
     where is_aggregate
+        and {{ run_filter('run_id') }}
 
 ),
 
@@ -118,6 +123,7 @@ entity_statistics as (
         robust_zscore_anomaly,
         statistical_methods
     from {{ ref('int_statistical_methods_agg') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
@@ -148,6 +154,7 @@ temporal_twins as (
         slope_anomaly,
         has_twin_entity
     from {{ ref('int_temporal_twins') }}
+    where {{ run_filter('run_id') }}
 
 ),
 
@@ -159,6 +166,7 @@ facility_runs as (
         system_name,
         facility_name
     from {{ ref('int_facility_runs') }}
+    where {{ run_filter('run_id') }}
 
 ),
 

@@ -23,6 +23,7 @@ raw_entities as (
         entity jsonb,
         statistical_methods jsonb
     )
+    where {{ run_filter('raw_entity.run_id') }}
 
 ),
 

@@ -44,6 +44,7 @@ raw_classifications as (
         coefficient_of_variation double precision,
         "timestamp" text
     )
+    where {{ run_filter('raw_classification.run_id') }}
 
 ),
 

@@ -44,6 +44,7 @@ raw_contributions as (
         dataset_row_locator jsonb,
         "timestamp" text
     )
+    where {{ run_filter('raw_contribution.run_id') }}
 
 ),
 

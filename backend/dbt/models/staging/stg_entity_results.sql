@@ -32,6 +32,7 @@ raw_entities as (
         metadata jsonb,
         encounters numeric
     )
+    where {{ run_filter('raw_entity.run_id') }}
 
 ),
 

@@ -15,6 +15,7 @@ graphs as (
         json_data
     from {{ source('raw', 'raw_run_documents') }}
     where document_type = 'graph'
+        and {{ run_filter('run_id') }}
 
 ),
 

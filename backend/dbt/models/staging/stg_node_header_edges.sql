@@ -19,6 +19,7 @@ headers as (
         json_data -> 'canonical_child_node_ids' as child_edges,
         json_data -> 'canonical_parent_node_ids' as parent_edges
     from {{ source('raw', 'raw_node_results') }}
+    where {{ run_filter('run_id') }}
 
 ),
 

@@ -18,6 +18,7 @@ headers as (
         canonical_node_id,
         json_data -> 'statistical_methods' as statistical_methods
     from {{ source('raw', 'raw_node_results') }}
+    where {{ run_filter('run_id') }}
 
 ),
 

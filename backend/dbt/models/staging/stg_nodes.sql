@@ -31,6 +31,7 @@ headers as (
         entity_results_count numeric,
         entity_results_path text
     )
+    where {{ run_filter('raw_nodes.run_id') }}
 
 ),
 

@@ -5,6 +5,10 @@
 -- Rule:   started_at is run_manifest.json's started_at, which the loader parses leniently
 --         (offsets, 'Z', the malformed '+00:00Z'); null when absent. detected_at, the time
 --         signals of the run count as detected, is started_at, else the load time.
+--         A view: one row per run, always the registry's current state (the run-partitioned
+--         models take their runs from the same registry).
+
+{{ config(materialized='view') }}
 
 with
 

@@ -15,6 +15,7 @@ bundles as (
         json_data
     from {{ source('raw', 'raw_run_documents') }}
     where document_type = 'metadata_bundle'
+        and {{ run_filter('run_id') }}
 
 ),
 

@@ -8,7 +8,9 @@
     WAS loaded is. "Loaded" = the child's node key (loaded_column) is in
     loaded_model.loaded_field (stg_nodes.node_key).
 
-    columns / fields: lists of equal length (a single column_name/field also works). -#}
+    columns / fields: lists of equal length (a single column_name/field also works).
+    The parent and loaded models are read for the runs under test only
+    (macros/run_partitioned/test_scope.sql). -#}
 {% test relationships_where_loaded(
     model, to, loaded_column, loaded_model, loaded_field,
     column_name=none, field=none, columns=none, fields=none
@@ -24,15 +26,17 @@
         {%- for column in child_columns %}
         child.{{ column }}{% if not loop.last %},{% endif %}
         {%- endfor %}
-    from {{ model }} as child
+    from (select * from {{ model }}) as child
     where
         {%- for column in child_columns %}
         child.{{ column }} is not null and
         {%- endfor %}
-        child.{{ loaded_column }} in (select {{ loaded_field }} from {{ loaded_model }})
+        child.{{ loaded_column }} in (
+            select {{ loaded_field }} from {{ scoped_to_tested_runs(loaded_model) }} as loaded
+        )
         and not exists (
             select 1
-            from {{ to }} as parent
+            from {{ scoped_to_tested_runs(to) }} as parent
             where
                 {%- for column in child_columns %}
                 parent.{{ parent_columns[loop.index0] }} = child.{{ column }}

@@ -16,7 +16,7 @@ header_edges as (
         related_node_id,
         edge_type,
         edge_direction
-    from {{ ref('stg_node_header_edges') }}
+    from {{ scoped_to_tested_runs(ref('stg_node_header_edges')) }} as stg_node_header_edges
 
 ),
 
@@ -28,15 +28,15 @@ graph_edges as (
         graph_edges.related_node_id,
         graph_edges.edge_type,
         graph_edges.edge_direction
-    from {{ ref('stg_node_edges') }} as graph_edges
-    inner join {{ ref('stg_nodes') }} as loaded_nodes
+    from {{ scoped_to_tested_runs(ref('stg_node_edges')) }} as graph_edges
+    inner join {{ scoped_to_tested_runs(ref('stg_nodes')) }} as loaded_nodes
         on graph_edges.node_key = loaded_nodes.node_key
 
 ),
 
 runs_with_graph as (
 
-    select distinct run_id from {{ ref('stg_graph_nodes') }}
+    select distinct run_id from {{ scoped_to_tested_runs(ref('stg_graph_nodes')) }} as stg_graph_nodes
 
 ),
 

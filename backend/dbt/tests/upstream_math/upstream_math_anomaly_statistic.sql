@@ -15,13 +15,13 @@ anomalies as (
         canonical_node_id,
         applies_to,
         statistic_value
-    from {{ ref('stg_anomalies') }}
+    from {{ scoped_to_tested_runs(ref('stg_anomalies')) }} as stg_anomalies
 
 ),
 
 methods as (
 
-    select * from {{ ref('stg_statistical_methods') }}
+    select * from {{ scoped_to_tested_runs(ref('stg_statistical_methods')) }} as stg_statistical_methods
 
 ),
 

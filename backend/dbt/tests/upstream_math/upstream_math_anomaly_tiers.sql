@@ -17,5 +17,5 @@ select
     expected_anomaly_label,
     'label ' || coalesce(anomaly_label, 'null') || ' but the statistic''s tier is '
         || expected_anomaly_label as failure_reason
-from {{ ref('int_anomaly_checks') }}
+from {{ scoped_to_tested_runs(ref('int_anomaly_checks')) }} as int_anomaly_checks
 where not is_label_consistent

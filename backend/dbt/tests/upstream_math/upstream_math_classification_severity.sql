@@ -17,7 +17,7 @@ classifications as (
         severity,
         severity_range_min,
         severity_range_max
-    from {{ ref('stg_classifications') }}
+    from {{ scoped_to_tested_runs(ref('stg_classifications')) }} as stg_classifications
 
 ),
 

@@ -17,7 +17,7 @@ methods as (
         run_id,
         canonical_node_id,
         robust_zscore
-    from {{ ref('stg_statistical_methods') }}
+    from {{ scoped_to_tested_runs(ref('stg_statistical_methods')) }} as stg_statistical_methods
     where statistical_method_short_name = 'robust_zscore'
         and not is_trending
         and not is_suppressed
@@ -31,7 +31,7 @@ entities as (
         entity_result_id,
         metric_value,
         entity_dimensions_hash
-    from {{ ref('stg_entity_results') }}
+    from {{ scoped_to_tested_runs(ref('stg_entity_results')) }} as stg_entity_results
 
 ),
 
@@ -44,7 +44,7 @@ facets as (
         peer_median,
         peer_mad,
         mad_floor
-    from {{ ref('int_node_facet_statistics') }}
+    from {{ scoped_to_tested_runs(ref('int_node_facet_statistics')) }} as int_node_facet_statistics
 
 ),
 

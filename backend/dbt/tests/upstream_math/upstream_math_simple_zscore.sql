@@ -21,7 +21,7 @@ methods as (
         simple_zscore,
         peer_mean,
         peer_std
-    from {{ ref('stg_statistical_methods') }}
+    from {{ scoped_to_tested_runs(ref('stg_statistical_methods')) }} as stg_statistical_methods
     where statistical_method_short_name = 'simple_zscore'
         and not is_trending
         and not is_suppressed
@@ -35,7 +35,7 @@ entities as (
         entity_result_id,
         metric_value,
         entity_dimensions_hash
-    from {{ ref('stg_entity_results') }}
+    from {{ scoped_to_tested_runs(ref('stg_entity_results')) }} as stg_entity_results
 
 ),
 
@@ -48,7 +48,7 @@ facets as (
         peer_mean,
         peer_std,
         std_floor
-    from {{ ref('int_node_facet_statistics') }}
+    from {{ scoped_to_tested_runs(ref('int_node_facet_statistics')) }} as int_node_facet_statistics
 
 ),
 

@@ -25,7 +25,7 @@ methods as (
             when 'simple_zscore' then per_period_simple_zscores
             else per_period_robust_zscores
         end as per_period_zscores
-    from {{ ref('stg_statistical_methods') }}
+    from {{ scoped_to_tested_runs(ref('stg_statistical_methods')) }} as stg_statistical_methods
     where is_trending
         and not is_suppressed
         and statistical_method_short_name in ('simple_zscore', 'robust_zscore')

@@ -23,7 +23,7 @@ contributions as (
         weight_value,
         weight_share,
         excess_over_parent
-    from {{ ref('stg_contributions') }}
+    from {{ scoped_to_tested_runs(ref('stg_contributions')) }} as stg_contributions
     where contribution_method = 'weighted_mean'
         and weight_share is not null
 

@@ -108,6 +108,7 @@ def runs_drop(
         notify=lambda message: err_console.print(Text(message, style="yellow"), soft_wrap=True),
     )
     out_console.print(
-        f"run {run_id} dropped; rebuild the marts with `dbt build` to remove it downstream",
+        f"run {run_id} dropped from the raw tables; it disappears from every model on the "
+        "next `dbt build`",
         soft_wrap=True,
     )

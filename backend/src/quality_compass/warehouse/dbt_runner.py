@@ -30,8 +30,13 @@ class DbtResult:
         return self.returncode == 0
 
     def statuses(self) -> dict[str, int]:
+        """Results per status, of the nodes (models, tests, seeds...): project hooks
+        (``operation.*``, e.g. the on-run-start TLS check) are not counted; a failed hook
+        shows as skipped nodes and a non-zero exit."""
         counts: dict[str, int] = {}
         for result in (self.run_results or {}).get("results", []):
+            if str(result.get("unique_id", "")).startswith("operation."):
+                continue
             status = str(result.get("status"))
             counts[status] = counts.get(status, 0) + 1
         return counts

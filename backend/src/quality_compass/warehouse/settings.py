@@ -1,8 +1,16 @@
 """How to reach the database: the connection settings of one PostgreSQL server.
 
 The connection comes from the seed's variables ``DBT_POSTGRES_HOST``, ``_USER``,
-``_PASSWORD``, ``_PORT``, ``_DATABASE`` and ``_SSLMODE``. When ``DBT_POSTGRES_HOST`` is
-unset, Quality Compass uses its embedded PostgreSQL (see ``warehouse.embedded``).
+``_PASSWORD``, ``_PORT``, ``_DATABASE`` and ``_SSLMODE``, plus ``_SSLROOTCERT`` (the CA
+file that ``verify-ca``/``verify-full`` check the server's certificate against). When
+``DBT_POSTGRES_HOST`` is unset, Quality Compass uses its embedded PostgreSQL (see
+``warehouse.embedded``).
+
+TLS (docs/architecture/security.md, section "TLS"): qc passes the same ``sslmode`` and
+``sslrootcert`` to libpq as ``profiles.yml`` gives dbt. For the ``prod`` target the default
+is ``verify-full`` (encrypted, certificate checked against the CA, host name checked), as
+in the profile; ``warehouse.connection.require_encrypted_session`` then proves that the
+session really is encrypted.
 """
 
 from __future__ import annotations
@@ -14,6 +22,12 @@ from dataclasses import dataclass, replace
 from quality_compass.errors import ConfigError
 
 DEFAULT_DATABASE = "quality_compass"
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+#: The modes that never fall back to plain text (over TCP; libpq ignores sslmode on a socket).
+STRICT_SSL_MODES = ("require", "verify-ca", "verify-full")
+#: The dbt target whose connections must be encrypted and verified (profiles.yml).
+PRODUCTION_TARGET = "prod"
+PRODUCTION_SSLMODE = "verify-full"
 
 
 @dataclass(frozen=True)
@@ -27,6 +41,7 @@ class DbSettings:
     database: str
     sslmode: str | None = None
     embedded: bool = False
+    sslrootcert: str | None = None
 
     @property
     def where(self) -> str:
@@ -48,6 +63,8 @@ class DbSettings:
             parts["password"] = self.password
         if self.sslmode:
             parts["sslmode"] = self.sslmode
+        if self.sslrootcert:
+            parts["sslrootcert"] = self.sslrootcert
         return " ".join(f"{k}={_quote(v)}" for k, v in parts.items())
 
     def with_database(self, database: str) -> DbSettings:
@@ -64,6 +81,8 @@ class DbSettings:
         }
         if self.sslmode:
             env["DBT_POSTGRES_SSLMODE"] = self.sslmode
+        if self.sslrootcert:
+            env["DBT_POSTGRES_SSLROOTCERT"] = self.sslrootcert
         return env
 
 
@@ -73,8 +92,14 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def external_settings(env: Mapping[str, str] | None = None) -> DbSettings | None:
-    """Settings for an external server, or None when ``DBT_POSTGRES_HOST`` is unset."""
+def external_settings(
+    env: Mapping[str, str] | None = None, target: str | None = None
+) -> DbSettings | None:
+    """Settings for an external server, or None when ``DBT_POSTGRES_HOST`` is unset.
+
+    ``target`` is the dbt target the settings serve: for ``prod`` an unset
+    ``DBT_POSTGRES_SSLMODE`` means ``verify-full``, as in profiles.yml.
+    """
     env = os.environ if env is None else env
     host = env.get("DBT_POSTGRES_HOST", "").strip()
     if not host:
@@ -92,9 +117,22 @@ def external_settings(env: Mapping[str, str] | None = None) -> DbSettings | None
         user=env.get("DBT_POSTGRES_USER", "postgres") or "postgres",
         password=env.get("DBT_POSTGRES_PASSWORD", ""),
         database=env.get("DBT_POSTGRES_DATABASE", DEFAULT_DATABASE) or DEFAULT_DATABASE,
-        sslmode=env.get("DBT_POSTGRES_SSLMODE") or None,
+        sslmode=ssl_mode(env, target),
         embedded=False,
+        sslrootcert=env.get("DBT_POSTGRES_SSLROOTCERT") or None,
     )
+
+
+def ssl_mode(env: Mapping[str, str], target: str | None = None) -> str | None:
+    """``DBT_POSTGRES_SSLMODE`` checked; unset: ``verify-full`` for prod, else libpq's default."""
+    mode = env.get("DBT_POSTGRES_SSLMODE", "").strip()
+    if not mode:
+        return PRODUCTION_SSLMODE if target == PRODUCTION_TARGET else None
+    if mode not in SSL_MODES:
+        raise ConfigError(
+            f"DBT_POSTGRES_SSLMODE must be one of {', '.join(SSL_MODES)}, got {mode!r}"
+        )
+    return mode
 
 
 def database_name(env: Mapping[str, str] | None = None) -> str:
