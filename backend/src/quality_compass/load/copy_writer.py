@@ -18,7 +18,8 @@ from psycopg.copy import LibpqWriter
 
 COPY_CHUNK = 4 << 20  # bytes handed to COPY at a time
 COPY_QUEUE_CHUNKS = 8  # chunks prepared ahead of the server (bounds memory: 32 MB)
-SWITCH_INTERVAL = float(os.environ.get("QC_COPY_SWITCH_INTERVAL", "0.0005"))  # seconds, while sending
+#: The interpreter's switch interval (seconds) while a COPY sends (see ``write``).
+SWITCH_INTERVAL = float(os.environ.get("QC_COPY_SWITCH_INTERVAL", "0.0005"))
 
 
 def escape_copy_text(data: bytes) -> bytes:
