@@ -532,15 +532,10 @@ class Altered:
     history: Rendered
 
 
-HISTORY_DDL = """
-create table public_marts.fct_signal_history (
-    run_id text not null, graph_name text, canonical_node_id text not null,
-    entity_key text not null, metric_id text not null, facility_id text, signal_id text,
-    signal_type text, signal_severity integer, change_status text not null,
-    previous_run_id text, previous_signal_type text, previous_signal_severity integer,
-    severity_change integer, consecutive_runs integer, first_detected_run_id text
-)
-"""
+# The real fct_signal_history of the warehouse has the host run's history against the
+# container run, but the two real runs hold the same signals (all persist). The test copy
+# replaces that run's rows with made-up changes (below).
+HISTORY_CLEAR = "delete from public_marts.fct_signal_history where run_id = %(run)s"
 
 # History of the host run against the container run (same graph, detected before it), in
 # the fct_signal_history contract. The real runs hold the same signals, so the changes are
@@ -579,7 +574,12 @@ changes as (
         end as change_status
     from current_signals
 )
-insert into public_marts.fct_signal_history
+insert into public_marts.fct_signal_history (
+    run_id, graph_name, canonical_node_id, entity_key, metric_id, facility_id, signal_id,
+    signal_type, signal_severity, change_status, previous_run_id, previous_signal_type,
+    previous_signal_severity, severity_change, consecutive_runs, first_detected_run_id,
+    detected_at
+)
 select
     run_id, 'test_minimal', canonical_node_id, entity_key, metric_id, facility_id, signal_id,
     signal_type, signal_severity, change_status,
@@ -592,14 +592,16 @@ select
     case when change_status = 'escalated' then 10 when change_status = 'deescalated' then -5
          when change_status <> 'new' then 0 end,
     case when change_status = 'new' then 1 else 2 end,
-    case when change_status = 'new' then run_id else %(previous)s end
+    case when change_status = 'new' then run_id else %(previous)s end,
+    detected_at
 from changes
 union all
 select
     %(run)s, 'test_minimal', previous_signal.canonical_node_id, previous_signal.entity_key,
     previous_signal.metric_id, previous_signal.facility_id, null, null, null, 'resolved',
     %(previous)s, previous_signal.signal_type, previous_signal.signal_severity, null, 0,
-    %(previous)s
+    %(previous)s,
+    (select max(detected_at) from public_marts.fct_signals where run_id = %(run)s)
 from public_marts.fct_signals as previous_signal
 join resolved using (canonical_node_id, entity_key, metric_id)
 where previous_signal.run_id = %(previous)s
@@ -614,7 +616,7 @@ def altered(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Altered]:
     """A copy of the warehouse with a hostile facility name and reasoning on the synthetic
-    run's top signal, and a fct_signal_history table for the host run."""
+    run's top signal, and made-up fct_signal_history rows for the host run."""
     name = f"qc_test_report_{uuid.uuid4().hex[:10]}"
     admin = pg_server.conninfo(database="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -645,7 +647,7 @@ def altered(
                    set classification_reasoning = %s, group_value = %s where signal_id = %s""",
                 (HOSTILE_REASONING, HOSTILE_GROUP, top["signal_id"]),
             )
-            conn.execute(HISTORY_DDL)
+            conn.execute(HISTORY_CLEAR.encode(), {"run": HOST_RUN_ID})  # type: ignore[arg-type]
             conn.execute(
                 HISTORY_ROWS.encode(),  # type: ignore[arg-type]
                 {"run": HOST_RUN_ID, "previous": CONTAINER_RUN_ID},
@@ -756,10 +758,18 @@ def test_history_section_follows_the_history_mart(altered: Altered) -> None:
     assert altered.synthetic.page.data["history"] is not None  # the relation exists
 
 
-def test_no_history_section_without_the_history_mart(synthetic: Rendered) -> None:
-    assert synthetic.page.data["history"] is None
-    assert not synthetic.page.has_id("history")
-    assert "fct_signal_history" in synthetic.page.by_id("no-history").text
+def test_no_history_section_without_the_history_mart(altered: Altered, tmp_path: Path) -> None:
+    """A warehouse built before the history mart existed (the relation is renamed away)."""
+    rename = "alter table public_marts.{} rename to {}"
+    with psycopg.connect(altered.settings.conninfo(), autocommit=True) as conn:
+        conn.execute(rename.format("fct_signal_history", "fct_signal_history_away").encode())
+        try:
+            rendered = render(altered.settings, tmp_path / "no_history.html", run_id=SYNTHETIC_RUN)
+        finally:
+            conn.execute(rename.format("fct_signal_history_away", "fct_signal_history").encode())
+    assert rendered.page.data["history"] is None
+    assert not rendered.page.has_id("history")
+    assert "fct_signal_history" in rendered.page.by_id("no-history").text
 
 
 def test_the_report_reads_only_marts_and_semantic_tables(altered: Altered, tmp_path: Path) -> None:

@@ -52,7 +52,11 @@ signals as (
         severity,
         simple_zscore
     from {{ ref('fct_signals') }}
-    where run_id in (select run_id from chosen_run union select previous_run_id from chosen_run)
+    where run_id in (
+        select chosen_run.run_id from chosen_run
+        union
+        select chosen_run.previous_run_id from chosen_run
+    )
 
 ),
 
@@ -80,20 +84,20 @@ final as (
     from changes
     left join signals as current_signals
         on changes.signal_id is not null
-        and current_signals.run_id = changes.run_id
-        and current_signals.canonical_node_id = changes.canonical_node_id
-        and current_signals.entity_key = changes.entity_key
-        and current_signals.metric_id = changes.metric_id
+        and changes.run_id = current_signals.run_id
+        and changes.canonical_node_id = current_signals.canonical_node_id
+        and changes.entity_key = current_signals.entity_key
+        and changes.metric_id = current_signals.metric_id
     left join signals as previous_signals
-        on previous_signals.run_id = changes.previous_run_id
-        and previous_signals.canonical_node_id = changes.canonical_node_id
-        and previous_signals.entity_key = changes.entity_key
-        and previous_signals.metric_id = changes.metric_id
+        on changes.previous_run_id = previous_signals.run_id
+        and changes.canonical_node_id = previous_signals.canonical_node_id
+        and changes.entity_key = previous_signals.entity_key
+        and changes.metric_id = previous_signals.metric_id
     order by
-        changes.change_status,
+        changes.change_status asc,
         changes.signal_severity desc,
-        changes.facility_id,
-        group_value
+        changes.facility_id asc,
+        group_value asc
 
 )
 

@@ -23,7 +23,8 @@
     {%- elif runs == 'previous' -%}
         (false /*qc_previous_filter {{ column }}*/)
     {%- else -%}
-        {{ exceptions.raise_compiler_error("run_filter: runs must be 'building' or 'previous', not " ~ runs) }}
+        {{ exceptions.raise_compiler_error(
+            "run_filter: runs must be 'building' or 'previous', not " ~ runs) }}
     {%- endif -%}
 {%- endmacro %}
 

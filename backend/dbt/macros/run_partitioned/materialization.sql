@@ -27,7 +27,8 @@
 
     {%- set target_relation = this.incorporate(type='table') -%}
     {%- set existing_relation = load_cached_relation(this) -%}
-    {%- set stage_relation = this.incorporate(path={'identifier': this.identifier ~ '__qc_new'}, type='table') -%}
+    {%- set stage_relation = this.incorporate(
+        path={'identifier': this.identifier ~ '__qc_new'}, type='table') -%}
     {%- set old_relation = this.incorporate(path={'identifier': this.identifier ~ '__qc_old'},
         type=existing_relation.type if existing_relation is not none else 'table') -%}
     {%- set partition_schema = qc_partition_schema(this.schema) -%}
@@ -50,7 +51,8 @@
 
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
-    {%- set plan = qc_run_plan(target_relation, should_full_refresh() or existing_relation is none) -%}
+    {%- set plan = qc_run_plan(
+        target_relation, should_full_refresh() or existing_relation is none) -%}
     {%- set full_refresh = plan['full_refresh'] -%}
     {%- set building = plan['build'] | map(attribute='run_id') | list -%}
 
@@ -114,7 +116,9 @@
     {#- 3. the ledger (same transaction), then the hooks (analyze_table() analyzes the new
         partitions, which the ledger names) -#}
     {% call statement('qc_ledger') -%}
-        {{ qc_record_build(target_relation, plan, partition_schema, partitions, row_counts, full_refresh) }}
+        {{ qc_record_build(
+            target_relation, plan, partition_schema, partitions, row_counts, full_refresh
+        ) }}
     {%- endcall %}
     {{ run_hooks(post_hooks, inside_transaction=True) }}
 
@@ -129,7 +133,9 @@
         {% call statement('qc_swap') -%}
             {%- set replaced = [] -%}
             {%- for item in plan['build'] + plan['drop'] if item['partition_name'] is not none -%}
-                {%- do replaced.append(adapter.quote(item['partition_schema']) ~ '.' ~ adapter.quote(item['partition_name'])) -%}
+                {%- do replaced.append(
+                    adapter.quote(item['partition_schema']) ~ '.'
+                    ~ adapter.quote(item['partition_name'])) -%}
             {%- endfor %}
             {%- if replaced %}
             drop table if exists {{ replaced | join(', ') }};

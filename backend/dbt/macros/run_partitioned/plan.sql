@@ -107,7 +107,8 @@
 {% macro qc_ledger_models_predicate(parents) -%}
     (model_schema, model_name) in (
         {%- for parent in parents -%}
-        ({{ qc_sql_literal(parent.schema) }}, {{ qc_sql_literal(parent.name) }}){{ ', ' if not loop.last }}
+        ({{ qc_sql_literal(parent.schema) }}, {{ qc_sql_literal(parent.name) }})
+        {{- ', ' if not loop.last }}
         {%- endfor -%}
     )
 {%- endmacro %}
@@ -242,8 +243,8 @@
     {%- endset -%}
     {%- set rows = run_query(plan_sql).rows -%}
     {%- set first = rows[0] -%}
-    {%- set full_refresh = force_full_refresh or first['relkind'] != 'p' or not first['partitions_match']
-        or first['code_changed'] -%}
+    {%- set full_refresh = force_full_refresh or first['relkind'] != 'p'
+        or not first['partitions_match'] or first['code_changed'] -%}
     {%- set plan = {'build': [], 'drop': [], 'previous': [], 'full_refresh': full_refresh} -%}
     {%- set building = [] -%}
     {%- for row in rows if row['run_id'] is not none -%}

@@ -94,7 +94,9 @@
     {%- endif -%}
     {%- set predicates = [] -%}
     {%- for key, pair in models | dictsort -%}
-        {%- do predicates.append("('" ~ pair[0] | replace("'", "''") ~ "', '" ~ pair[1] | replace("'", "''") ~ "')") -%}
+        {%- do predicates.append(
+            "('" ~ pair[0] | replace("'", "''") ~ "', '" ~ pair[1] | replace("'", "''") ~ "')"
+        ) -%}
     {%- endfor -%}
     {%- set query -%}
         with

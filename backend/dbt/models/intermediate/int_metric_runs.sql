@@ -55,11 +55,20 @@ classification_metrics as (
 
 metrics as (
 
-    select run_id, metric_id from taxonomy_metrics
+    select
+        run_id,
+        metric_id
+    from taxonomy_metrics
     union
-    select run_id, metric_id from node_metrics
+    select
+        run_id,
+        metric_id
+    from node_metrics
     union
-    select run_id, metric_id from classification_metrics
+    select
+        run_id,
+        metric_id
+    from classification_metrics
 
 ),
 

@@ -237,7 +237,7 @@ compared as (
         case
             when current_signals.run_id is null then 'resolved'
             when previous_signals.run_id is null then 'new'
-            when current_signals.signal_type is distinct from previous_signals.signal_type
+            when (current_signals.signal_type is distinct from previous_signals.signal_type)
                 then 'type_changed'
             when current_signals.signal_severity > previous_signals.signal_severity
                 then 'escalated'

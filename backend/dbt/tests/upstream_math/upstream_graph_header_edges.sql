@@ -36,7 +36,8 @@ graph_edges as (
 
 runs_with_graph as (
 
-    select distinct run_id from {{ scoped_to_tested_runs(ref('stg_graph_nodes')) }} as stg_graph_nodes
+    select distinct run_id
+    from {{ scoped_to_tested_runs(ref('stg_graph_nodes')) }} as stg_graph_nodes
 
 ),
 

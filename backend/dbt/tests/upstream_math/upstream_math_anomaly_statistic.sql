@@ -21,7 +21,8 @@ anomalies as (
 
 methods as (
 
-    select * from {{ scoped_to_tested_runs(ref('stg_statistical_methods')) }} as stg_statistical_methods
+    select *
+    from {{ scoped_to_tested_runs(ref('stg_statistical_methods')) }} as stg_statistical_methods
 
 ),
 
