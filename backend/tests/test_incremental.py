@@ -63,9 +63,10 @@ SYNTHETIC = {
     "run_id": "20260305080000",
     "graph": "incremental_synthetic",
 }
-# the synthetic run is loaded under a run id with quotes, a backslash, spaces and unicode:
-# partition names, literals and filters must take any run id
-S1 = "2026-03-05 run 'S1' \\ ü"
+# the synthetic run is loaded under an unusual run id: partition names, literals and filters
+# must take any run id the loader accepts (letters, digits, '.', '_', '-'; issue 10 D:
+# docs/architecture/loader.md, "The run key")
+S1 = "2026-03-05.run_S1-x"
 STATUSES = {"new", "type_changed", "escalated", "deescalated", "persisting", "resolved"}
 
 

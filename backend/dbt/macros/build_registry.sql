@@ -36,9 +36,16 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The table may be missing: on-run-start skipped (a failed TLS check before it). -#}
 {% macro qc_unregister_build() -%}
     {%- if execute -%}
-        delete from public.qc_builds where invocation_id = '{{ invocation_id }}';
+        do $unregister$
+        begin
+            if to_regclass('public.qc_builds') is not null then
+                delete from public.qc_builds where invocation_id = '{{ invocation_id }}';
+            end if;
+        end
+        $unregister$;
         commit
     {%- endif -%}
 {%- endmacro %}
