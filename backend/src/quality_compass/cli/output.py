@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -19,13 +19,17 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from quality_compass.load.report import LoadReport
 from quality_compass.load.runs import LoadedRun
 from quality_compass.pipeline import (
+    HISTORY_SHOWN,
     MARTS_SCHEMA,
+    HistorySummary,
     PipelineResult,
     contributions_by_child,
+    history_summary,
     signals_by_type,
     top_signals,
 )
@@ -212,7 +216,69 @@ def print_pipeline_summary(settings: DbSettings, console: Console, result: Pipel
         console.print(_top_signals_table(settings))
     if result.mart_rows.get("fct_contributions", 0) > 0:
         console.print(_contributions_table(settings))
+    print_history_summary(console, history_summary(settings))
     console.print(f"pipeline finished in {result.seconds:.1f} s")
+
+
+def print_history_summary(console: Console, summary: HistorySummary | None) -> None:
+    """The newest run's changes since its previous run: counts per status, then the most
+    severe new, escalated and resolved signals. Run ids, names and groups are data: plain
+    text, never markup."""
+    if summary is None:
+        return
+    run = f"{summary.graph_name}/{summary.run_id}" if summary.graph_name else summary.run_id
+    since = (
+        f"since run {summary.previous_run_id}"
+        if summary.previous_run_id
+        else "(the first run of its graph: every signal is new)"
+    )
+    console.print(
+        f"changes in the newest run {run} {since} (fct_signal_history):",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    counts = ", ".join(
+        f"{status.replace('_', ' ')} {count:,}" for status, count in summary.counts.items()
+    )
+    console.print(f"  {counts}", markup=False, highlight=False, soft_wrap=True)
+    for status in HISTORY_SHOWN:
+        rows = summary.rows.get(status, [])
+        if rows:
+            console.print(_history_table(status, rows, summary.counts.get(status, 0)))
+
+
+def _history_table(status: str, rows: list[dict[str, Any]], count: int) -> Table:
+    resolved = status == "resolved"
+    title = f"{status} signals: the {len(rows)} most severe of {count:,}"
+    table = Table(title=title, title_justify="left")
+    for column in (
+        "facility",
+        "metric",
+        "group",
+        "last signal type" if resolved else "signal type",
+        "last severity" if resolved else "severity",
+        "change",
+    ):
+        table.add_column(column, justify="right" if "severity" in column else "left")
+    for row in rows:
+        facility = " ".join(
+            str(v) for v in (row["facility_id"], row.get("facility_name")) if v is not None
+        )
+        group = row.get("group_value") or row.get("groupby_label") or ""
+        if resolved:
+            kind, severity = row["previous_signal_type"], row["previous_signal_severity"]
+            change = f"gone since run {row['previous_run_id']}"
+        else:
+            kind, severity = row["signal_type"], row["signal_severity"]
+            change = (
+                f"{row['previous_signal_severity']} -> {severity} (+{row['severity_change']})"
+                if status == "escalated"
+                else "first seen in this run"
+            )
+        cells = (facility, row["metric_id"], group, kind, severity, change)
+        table.add_row(*(Text("" if cell is None else str(cell)) for cell in cells))
+    return table
 
 
 def _signals_by_type_table(settings: DbSettings) -> Table:
@@ -220,7 +286,7 @@ def _signals_by_type_table(settings: DbSettings) -> Table:
     for column in ("signal type", "Critical", "High", "Moderate", "Watch", "none", "total"):
         table.add_column(column, justify="left" if column == "signal type" else "right")
     for row in signals_by_type(settings):
-        table.add_row(str(row[0]), *(f"{v:,}" for v in row[1:]))
+        table.add_row(Text(str(row[0])), *(f"{v:,}" for v in row[1:]))
     return table
 
 
@@ -229,7 +295,7 @@ def _top_signals_table(settings: DbSettings) -> Table:
     for column in ("run", "facility", "metric", "group", "signal type", "severity", "z", "anomaly"):
         table.add_column(column)
     for row in top_signals(settings):
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(Text("" if v is None else str(v)) for v in row))
     return table
 
 
@@ -238,7 +304,9 @@ def _contributions_table(settings: DbSettings) -> Table:
     for column in ("child node", "metric", "records", "positive", "negative", "avg weight"):
         table.add_column(column, justify="left" if column in ("child node", "metric") else "right")
     for row in contributions_by_child(settings):
-        table.add_row(str(row[0]), str(row[1]), *(f"{v:,}" for v in row[2:5]), str(row[5]))
+        table.add_row(
+            Text(str(row[0])), Text(str(row[1])), *(f"{v:,}" for v in row[2:5]), str(row[5])
+        )
     return table
 
 
