@@ -274,7 +274,9 @@ def _history_table(status: str, rows: list[dict[str, Any]], count: int) -> Table
             change = (
                 f"{row['previous_signal_severity']} -> {severity} (+{row['severity_change']})"
                 if status == "escalated"
-                else "first seen in this run"
+                else f"not in run {row['previous_run_id']}"
+                if row["previous_run_id"]
+                else "first run of its graph"
             )
         cells = (facility, row["metric_id"], group, kind, severity, change)
         table.add_row(*(Text("" if cell is None else str(cell)) for cell in cells))

@@ -77,7 +77,6 @@ Series = Annotated[
     int,
     typer.Option(
         "--series",
-        min=1,
         help="Write N consecutive runs of the graph, one month apart (run ids, started_at "
         "and the months' window move by one month per run); values evolve, so signals "
         "appear, change and vanish. The first run is the single run of these options.",

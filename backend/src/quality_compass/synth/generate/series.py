@@ -37,12 +37,11 @@ MAX_SERIES = 120
 
 def shift_run_id(run_id: str, months: int) -> str:
     """A ``YYYYMMDDHHMMSS`` run id ``months`` calendar months later (day clamped)."""
-    shifted = add_months(run_id[:6], months)
-    year, month = int(shifted[:4]), int(shifted[4:])
+    year, month = divmod(int(run_id[:4]) * 12 + int(run_id[4:6]) - 1 + months, 12)
     if not 1 <= year <= 9999:
         raise GenerateError(f"the series goes past the year 9999 from run id {run_id}")
-    day = min(int(run_id[6:8]), calendar.monthrange(year, month)[1])
-    return f"{shifted}{day:02d}{run_id[8:]}"
+    day = min(int(run_id[6:8]), calendar.monthrange(year, month + 1)[1])
+    return f"{year:04d}{month + 1:02d}{day:02d}{run_id[8:]}"
 
 
 def series_options(options: GenerateOptions, step: int) -> GenerateOptions:
