@@ -71,6 +71,8 @@ def _history(**changes: Any) -> dict[str, Any]:
     result.first_build_seconds = 160.0
     result.ratio = round(23.0 / 22.0, 3)
     result.daily_runs_built = ["20261015102726"]
+    result.new_load_seconds = [3.1]
+    result.alone_load_seconds = [2.9]
     result.daily_models_built = 30
     result.node_seconds = {"alone": {"models": 30.0, "tests": 40.0}}
     result.grown = [("fct_signal_history", 0.5, 2.5)]
@@ -94,6 +96,7 @@ def test_history_markdown_reports_medians_ratio_and_growth() -> None:
     assert "| `--full-refresh`, all 10 runs | 180.5 | | |" in text
     assert "**1.045×** (target ≤ 1.25×) ✓" in text
     assert "built run(s) 20261015102726 in 30 models" in text
+    assert "`qc load` of run 10: 3.1 s with the earlier runs loaded, 2.9 s alone" in text
     assert "fct_signal_history 0.5 → 2.5 s" in text
     over = "\n".join(history_markdown(_history(ratio=1.4, ok=False)))
     assert "**1.4×** (target ≤ 1.25×) ✗ over target" in over

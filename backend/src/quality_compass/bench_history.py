@@ -319,7 +319,9 @@ def history_markdown(history: dict[str, Any]) -> list[str]:
         "",
         f"Daily build / build alone: **{ratio}×** (target ≤ {HISTORY_TARGET}×){verdict}. "
         f"The daily build built run(s) {', '.join(history['daily_runs_built']) or '–'} in "
-        f"{history['daily_models_built']} models (build log).",
+        f"{history['daily_models_built']} models (build log). `qc load` of run "
+        f"{history['runs']}: {figures(history['new_load_seconds'])} s with the earlier runs "
+        f"loaded, {figures(history['alone_load_seconds'])} s alone.",
     ]
     if history.get("grown"):
         grown = ", ".join(f"{name} {alone} → {daily} s" for name, alone, daily in history["grown"])
