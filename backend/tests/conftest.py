@@ -213,7 +213,9 @@ def run_copy(tmp_path: Path) -> Callable[..., Path]:
 # -- dbt warehouse: one database, every sample run (+ a complete synthetic run), ONE build ---
 
 #: The synthetic run the warehouse adds: small, complete (multi-dimension node files,
-#: contribution JSONL, classifications.jsonl), two metrics, deterministic.
+#: contribution JSONL, classifications.jsonl), two metrics, deterministic. It is the first
+#: run of a generated series (``qc generate --series``); the warehouse also loads the two
+#: later runs (``synthetic_2``, ``synthetic_3``), so fct_signal_history has a generated series.
 WAREHOUSE_SYNTHETIC = {
     "facilities": 40,
     "months": 12,
@@ -228,7 +230,8 @@ WAREHOUSE_SYNTHETIC = {
 class Warehouse:
     """A database with runs loaded and the whole dbt project built once (``dbt build``).
 
-    ``runs`` maps a short name (``container``, ``host``, ``synthetic``) to the run folder;
+    ``runs`` maps a short name (``container``, ``host``, ``synthetic``, ``synthetic_2``,
+    ``synthetic_3``) to the run folder;
     ``build`` is the build's DbtResult (``build.run_results`` holds dbt's run_results.json).
     Tests must not change its data; tests that need to (e.g. ageing rows) use their own
     database.
@@ -251,13 +254,17 @@ class Warehouse:
         ]
 
 
-def _synthetic_run(out_dir: Path) -> Path:
-    """Generate the warehouse's synthetic run (an import failure fails the tests using it)."""
+WAREHOUSE_SERIES = 3
+
+
+def _synthetic_runs(out_dir: Path) -> dict[str, Path]:
+    """Generate the warehouse's synthetic series (an import failure fails the tests using it)."""
     from quality_compass.synth.generate.options import GenerateOptions
-    from quality_compass.synth.generate.run import generate_run
+    from quality_compass.synth.generate.series import generate_series
 
     options = GenerateOptions(out_dir=out_dir, **WAREHOUSE_SYNTHETIC)  # type: ignore[arg-type]
-    return generate_run(options).run_dir
+    runs = [result.run_dir for result in generate_series(options, WAREHOUSE_SERIES)]
+    return {"synthetic": runs[0], **{f"synthetic_{i + 1}": run for i, run in enumerate(runs) if i}}
 
 
 @pytest.fixture(scope="session")
@@ -266,7 +273,8 @@ def warehouse(
     pg_server: DbSettings,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Warehouse:
-    """Both bundled real runs and one complete synthetic run, loaded and built by dbt once.
+    """Both bundled real runs and a series of three complete synthetic runs, loaded and
+    built by dbt once.
 
     ``dbt build`` also loads the seeds (no separate ``dbt seed``) and runs every model, unit
     test and data test; dbt costs ~6 s per invocation, so the whole test run shares this
@@ -280,7 +288,7 @@ def warehouse(
         runs: dict[str, Path] = {
             "container": CONTAINER_RUN,
             "host": HOST_RUN,
-            "synthetic": _synthetic_run(tmp_path_factory.mktemp("warehouse_runs")),
+            **_synthetic_runs(tmp_path_factory.mktemp("warehouse_runs")),
         }
         for run_dir in runs.values():
             load_run(run_dir, settings)

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from conftest import Warehouse
+from history_expectations import expected_history
 from mart_expectations import (
     entity_key,
     expected_contributions,
@@ -377,7 +378,17 @@ def test_analyses_compile_and_run(warehouse: Warehouse, tmp_path: Path) -> None:
     assert drill and len({r["parent_signal_id"] for r in drill}) == 1
     assert [r["contribution_rank"] for r in drill] == sorted(r["contribution_rank"] for r in drill)
 
-    # the newest run with a predecessor of the same graph is the host run (after the
-    # container run); the real runs classify identically (format spec 10.1), so no change
+    # the newest run with a previous run is the synthetic series' last run: its changes
+    # are its history rows that do not persist, as recomputed from the run files
     changes = _rows(warehouse, queries["run_over_run_changes"])
-    assert changes == []
+    latest = warehouse.runs["synthetic_3"].name
+    expected = Counter(
+        row["change_status"]
+        for key, row in expected_history(list(warehouse.runs.values())).items()
+        if key[0] == latest and row["change_status"] != "persisting"
+    )
+    assert {(r["run_id"], r["previous_run_id"]) for r in changes} == {
+        (latest, warehouse.runs["synthetic_2"].name)
+    }
+    assert Counter(r["change_status"] for r in changes) == expected
+    assert set(expected) == {"new", "escalated", "deescalated", "type_changed", "resolved"}

@@ -9,7 +9,12 @@ runs are cached under ``.qc/bench/runs``):
   sampled every 10 ms), as a ratio to the bare COPY;
 * **dbt build** — wall time of one ``dbt build`` over the loaded run, and the slowest
   models from ``run_results.json``;
-* **generation** — MB/s of ``qc generate`` when the run had to be generated.
+* **generation** — MB/s of ``qc generate`` when the run had to be generated;
+* **load + build / bare COPY** — the whole way from files to tested marts against the floor.
+
+``--history`` adds the history scenario (``bench_history``): the daily ``dbt build`` after
+loading a run with N-1 earlier runs built, against the build of that run alone, the
+fixed cost of a build with nothing new, and a full refresh.
 
 Results are printed, written to ``bench/results/<timestamp>.json`` and summarised in
 ``docs/performance.md`` (between markers, with the machine description).
@@ -36,6 +41,12 @@ import psycopg
 from psycopg import sql
 
 from quality_compass import __version__
+from quality_compass.bench_history import (
+    HISTORY_RUNS,
+    HISTORY_SIZE,
+    bench_history,
+    history_markdown,
+)
 from quality_compass.errors import QcError
 from quality_compass.load.copy_writer import COPY_CHUNK, escape_copy_text
 from quality_compass.load.loader import load_run
@@ -72,6 +83,8 @@ class SizeResult:
     dbt_slowest_models: list[tuple[str, float]] = field(default_factory=list)
     dbt_seconds_per_mb: float | None = None
     dbt_model_seconds: float | None = None
+    # (qc load + dbt build) / bare COPY: files to tested marts against the floor
+    load_build_vs_bare: float | None = None
     # `qc report` of the run after the build (default bounds): file size and build time.
     report_bytes: int | None = None
     report_seconds: float | None = None
@@ -258,6 +271,7 @@ def bench_size(
                 (name, round(t, 2)) for name, t in sorted(timings, key=lambda x: -x[1])[:8]
             ]
             result.dbt_seconds_per_mb = round(build.seconds / (jsonl_bytes / 1e6), 4)
+            result.load_build_vs_bare = round((load_seconds + build.seconds) / seconds, 3)
             if not build.ok:
                 log(f"[{size}] warning: dbt build failed:\n{build.output[-3000:]}")
             else:
@@ -276,6 +290,15 @@ def measure_bench_report(result: SizeResult, db: DbSettings, target: Path) -> No
     result.report_steps = figures["steps"]
 
 
+@dataclass(frozen=True)
+class HistoryOptions:
+    """The history scenario of ``qc bench --history`` (``bench_history``)."""
+
+    runs: int = HISTORY_RUNS
+    size: int = HISTORY_SIZE
+    rounds: int = 1
+
+
 def run_bench(
     sizes: list[str],
     server: DbSettings,
@@ -284,11 +307,14 @@ def run_bench(
     regenerate: bool = False,
     results_dir: Path | None = None,
     update_docs: bool = True,
+    history: HistoryOptions | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     for size in sizes:
         if size not in SIZES:
             raise QcError(f"unknown size {size!r}; choose from {', '.join(SIZES)}", exit_code=2)
+    if history is not None and (history.runs < 2 or history.rounds < 1):
+        raise QcError("--history-runs must be at least 2 and --history-rounds at least 1", 2)
     server_version = ping(server)
     results = [
         bench_size(s, server, with_dbt=with_dbt, regenerate=regenerate, log=log) for s in sizes
@@ -298,6 +324,18 @@ def run_bench(
         "machine": {**machine(), "postgresql": server_version, "embedded": server.embedded},
         "results": [asdict(r) for r in results],
     }
+    if history is not None:
+        scenario = bench_history(
+            server,
+            bench_database,
+            runs=history.runs,
+            size=history.size,
+            seed=BENCH_SEED,
+            rounds=history.rounds,
+            regenerate=regenerate,
+            log=log,
+        )
+        payload["history"] = asdict(scenario)
     by_size = {r.size: r for r in results}
     if "M" in by_size and "L" in by_size:
         m, big = by_size["M"], by_size["L"]
@@ -336,10 +374,21 @@ def render_markdown(payload: dict[str, Any]) -> str:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM; Python {m['python']}; "
         f"PostgreSQL {m['postgresql']} ({'embedded' if m['embedded'] else 'external'}).",
+    ]
+    if payload["results"]:
+        lines += _sizes_markdown(payload)
+    if payload.get("history"):
+        lines += history_markdown(payload["history"])
+    return "\n".join(lines)
+
+
+def _sizes_markdown(payload: dict[str, Any]) -> list[str]:
+    """The single-run presets: the table, growth M -> L, report and slowest models."""
+    lines = [
         "",
         "| size | JSONL MB | lines | bare COPY s | qc load s | load / bare | load MB/s | peak RSS MB "
-        "| dbt build s | models s | dbt s per MB | generate MB/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| dbt build s | models s | dbt s per MB | load + build / bare | generate MB/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in payload["results"]:
         lines.append(
@@ -348,6 +397,7 @@ def render_markdown(payload: dict[str, Any]) -> str:
             f"| {r['dbt_build_seconds'] if r['dbt_build_seconds'] is not None else '–'} "
             f"| {r.get('dbt_model_seconds') if r.get('dbt_model_seconds') is not None else '–'} "
             f"| {r['dbt_seconds_per_mb'] if r['dbt_seconds_per_mb'] is not None else '–'} "
+            f"| {_times(r.get('load_build_vs_bare'))} "
             f"| {r['generate_mb_s'] if r['generate_mb_s'] is not None else '(cached)'} |"
         )
     growth = payload.get("growth_M_to_L")
@@ -376,7 +426,11 @@ def render_markdown(payload: dict[str, Any]) -> str:
         if r["dbt_slowest_models"]:
             models = ", ".join(f"{name} {t} s" for name, t in r["dbt_slowest_models"][:5])
             lines += ["", f"Slowest models at {r['size']}: {models}."]
-    return "\n".join(lines)
+    return lines
+
+
+def _times(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{ratio}×"
 
 
 def update_performance_doc(payload: dict[str, Any], doc: Path | None = None) -> Path:

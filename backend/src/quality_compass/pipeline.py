@@ -34,13 +34,19 @@ _EMPTY_REASONS = {
     "fct_contributions": " (no loaded run has analysis/contribution/*.jsonl files)",
     "fct_signals": " (no loaded run has unsuppressed classifications)",
 }
-# The synthetic run `qc demo` adds next to the real sample runs, so that every file kind
-# (multi-dimension nodes, contributions, classifications.jsonl) is exercised.
+# The synthetic runs `qc demo` adds next to the real sample runs: a series of monthly runs
+# of one graph (`qc generate --series`), so that every file kind (multi-dimension nodes,
+# contributions, classifications.jsonl) is exercised and the newest run has a history
+# (new, escalated, resolved signals...).
 DEMO_FACILITIES = 60
 DEMO_MONTHS = 12
 DEMO_SEED = 20260115
 DEMO_RUN_ID = "20260201090000"
 DEMO_GRAPH = "demo_synthetic"
+DEMO_SERIES = 3
+#: The change statuses the summary lists signal by signal, and how many of each.
+HISTORY_SHOWN = ("new", "escalated", "resolved")
+HISTORY_ROWS = 5
 
 
 class PipelineObserver(Protocol):
@@ -77,27 +83,27 @@ def sample_run_dirs() -> list[Path]:
     return sorted(p.parent.parent for p in root.glob("**/results/nodes") if p.is_dir())
 
 
-def demo_synthetic_run() -> Path:
-    """Generate (once; cached under .qc/) the demo's complete synthetic run."""
+def demo_synthetic_runs() -> list[Path]:
+    """Generate (once; cached under .qc/) the demo's synthetic series, oldest run first."""
     from quality_compass.synth.generate.options import GenerateOptions
-    from quality_compass.synth.generate.run import generate_run
+    from quality_compass.synth.generate.series import generate_series, series_options
 
     out = qc_home() / "demo_runs"
-    run_dir = out / DEMO_GRAPH / DEMO_RUN_ID
-    if not (run_dir / "results" / "nodes").is_dir():
-        result = generate_run(
-            GenerateOptions(
-                out_dir=out,
-                facilities=DEMO_FACILITIES,
-                months=DEMO_MONTHS,
-                seed=DEMO_SEED,
-                run_id=DEMO_RUN_ID,
-                graph=DEMO_GRAPH,
-                overwrite=True,
-            )
-        )
-        run_dir = result.run_dir
-    return run_dir
+    options = GenerateOptions(
+        out_dir=out,
+        facilities=DEMO_FACILITIES,
+        months=DEMO_MONTHS,
+        seed=DEMO_SEED,
+        run_id=DEMO_RUN_ID,
+        graph=DEMO_GRAPH,
+        overwrite=True,
+    )
+    run_dirs = [
+        out / DEMO_GRAPH / str(series_options(options, step).run_id) for step in range(DEMO_SERIES)
+    ]
+    if not all((run_dir / "results" / "nodes").is_dir() for run_dir in run_dirs):
+        run_dirs = [result.run_dir for result in generate_series(options, DEMO_SERIES)]
+    return run_dirs
 
 
 def run_pipeline(
@@ -165,10 +171,11 @@ def write_pipeline_report(
 
 
 def run_demo(observer: PipelineObserver) -> PipelineResult:
-    """The main job on the embedded default: sample runs + a synthetic run, built end to end."""
+    """The main job on the embedded default: sample runs + a synthetic series, built end to
+    end; the series' last run is the newest run (the summary's changes, the report)."""
     settings = resolve_settings()
-    ping(settings)  # fail fast, before generating the synthetic run
-    runs = [*sample_run_dirs(), demo_synthetic_run()]
+    ping(settings)  # fail fast, before generating the synthetic runs
+    runs = [*sample_run_dirs(), *demo_synthetic_runs()]
     result = run_pipeline(runs, observer, settings=settings, require_every_mart=True)
     result.report_path = write_pipeline_report(settings, observer, None)
     return result
@@ -245,4 +252,52 @@ def contributions_by_child(settings: DbSettings) -> list[tuple[Any, ...]]:
         group by 1, 2
         order by 1, 2
         """,
+    )
+
+
+@dataclass
+class HistorySummary:
+    """What changed in the newest run since the previous run of its graph."""
+
+    run_id: str
+    graph_name: str | None
+    #: None: the first run of its graph (every signal is new)
+    previous_run_id: str | None
+    #: signals per change status (every status, 0 when none), from fct_signal_history
+    counts: dict[str, int]
+    #: per status of HISTORY_SHOWN, its most severe signals (the report's order and columns)
+    rows: dict[str, list[dict[str, Any]]]
+
+
+def history_summary(settings: DbSettings, per_status: int = HISTORY_ROWS) -> HistorySummary | None:
+    """The newest run's changes (the run and history section of ``qc report``'s default);
+    None when the history mart or the runs mart is missing or empty."""
+    from quality_compass.report import queries
+
+    with connect(settings) as conn:
+        if not queries.relation_exists(conn, queries.HISTORY_RELATION):
+            return None
+        if not queries.relation_exists(conn, f"{MARTS_SCHEMA}.dim_runs"):
+            return None
+        runs = queries.list_runs(conn)
+        if not runs:
+            return None
+        newest = runs[0]
+        counts = {row["change_status"]: row for row in queries.history_counts(conn, newest.run_id)}
+        listed = queries.history_lists(conn, newest.run_id, HISTORY_SHOWN, per_status)
+    previous = sorted(
+        {str(row["previous_run_id"]) for row in counts.values() if row["previous_run_id"]}
+    )
+    statuses = [*queries.HISTORY_STATUSES, *sorted(set(counts) - set(queries.HISTORY_STATUSES))]
+    rows: dict[str, list[dict[str, Any]]] = {status: [] for status in HISTORY_SHOWN}
+    for row in listed:
+        rows[row["change_status"]].append(row)
+    return HistorySummary(
+        run_id=newest.run_id,
+        graph_name=newest.graph_name,
+        previous_run_id=", ".join(previous) or None,
+        counts={
+            status: int(counts[status]["signals"]) if status in counts else 0 for status in statuses
+        },
+        rows=rows,
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -24,9 +24,12 @@ from rich.text import Text
 from quality_compass.load.report import LoadReport
 from quality_compass.load.runs import LoadedRun
 from quality_compass.pipeline import (
+    HISTORY_SHOWN,
     MARTS_SCHEMA,
+    HistorySummary,
     PipelineResult,
     contributions_by_child,
+    history_summary,
     signals_by_type,
     top_signals,
 )
@@ -236,7 +239,71 @@ def print_pipeline_summary(settings: DbSettings, console: Console, result: Pipel
         console.print(_top_signals_table(settings))
     if result.mart_rows.get("fct_contributions", 0) > 0:
         console.print(_contributions_table(settings))
+    print_history_summary(console, history_summary(settings))
     console.print(f"pipeline finished in {result.seconds:.1f} s")
+
+
+def print_history_summary(console: Console, summary: HistorySummary | None) -> None:
+    """The newest run's changes since its previous run: counts per status, then the most
+    severe new, escalated and resolved signals. Run ids, names and groups are data: plain
+    text, never markup."""
+    if summary is None:
+        return
+    run = f"{summary.graph_name}/{summary.run_id}" if summary.graph_name else summary.run_id
+    since = (
+        f"since run {summary.previous_run_id}"
+        if summary.previous_run_id
+        else "(the first run of its graph: every signal is new)"
+    )
+    console.print(
+        f"changes in the newest run {run} {since} (fct_signal_history):",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    counts = ", ".join(
+        f"{status.replace('_', ' ')} {count:,}" for status, count in summary.counts.items()
+    )
+    console.print(f"  {counts}", markup=False, highlight=False, soft_wrap=True)
+    for status in HISTORY_SHOWN:
+        rows = summary.rows.get(status, [])
+        if rows:
+            console.print(_history_table(status, rows, summary.counts.get(status, 0)))
+
+
+def _history_table(status: str, rows: list[dict[str, Any]], count: int) -> Table:
+    resolved = status == "resolved"
+    title = f"{status} signals: the {len(rows)} most severe of {count:,}"
+    table = Table(title=title, title_justify="left")
+    for column in (
+        "facility",
+        "metric",
+        "group",
+        "last signal type" if resolved else "signal type",
+        "last severity" if resolved else "severity",
+        "change",
+    ):
+        table.add_column(column, justify="right" if "severity" in column else "left")
+    for row in rows:
+        facility = " ".join(
+            str(v) for v in (row["facility_id"], row.get("facility_name")) if v is not None
+        )
+        group = row.get("group_value") or row.get("groupby_label") or ""
+        if resolved:
+            kind, severity = row["previous_signal_type"], row["previous_signal_severity"]
+            change = f"gone since run {row['previous_run_id']}"
+        else:
+            kind, severity = row["signal_type"], row["signal_severity"]
+            change = (
+                f"{row['previous_signal_severity']} -> {severity} (+{row['severity_change']})"
+                if status == "escalated"
+                else f"not in run {row['previous_run_id']}"
+                if row["previous_run_id"]
+                else "first run of its graph"
+            )
+        cells = (facility, row["metric_id"], group, kind, severity, change)
+        table.add_row(*(Text("" if cell is None else str(cell)) for cell in cells))
+    return table
 
 
 def _signals_by_type_table(settings: DbSettings) -> Table:

@@ -60,6 +60,29 @@ TrendShare = Annotated[
 SpikeShare = Annotated[
     float, typer.Option("--spike-share", help="Share of entities with a one-month spike.")
 ]
+AbsentShare = Annotated[
+    float,
+    typer.Option(
+        "--absent-share",
+        help="Series: share of facilities missing from each run after the first (at least one).",
+    ),
+]
+TurnShare = Annotated[
+    float,
+    typer.Option(
+        "--turn-share",
+        help="Series: share of facilities that start to improve or deteriorate each month.",
+    ),
+]
+Series = Annotated[
+    int,
+    typer.Option(
+        "--series",
+        help="Write N consecutive runs of the graph, one month apart (run ids, started_at "
+        "and the months' window move by one month per run); values evolve, so signals "
+        "appear, change and vanish. The first run is the single run of these options.",
+    ),
+]
 Graphviz = Annotated[bool, typer.Option("--graphviz/--no-graphviz", help="Write graphviz/*.dot.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace an existing run folder.")]
 Workers = Annotated[
@@ -85,14 +108,17 @@ def generate(
     outlier_share: OutlierShare = 0.06,
     trend_share: TrendShare = 0.12,
     spike_share: SpikeShare = 0.02,
+    absent_share: AbsentShare = 0.05,
+    turn_share: TurnShare = 0.04,
+    series: Series = 1,
     graphviz: Graphviz = True,
     overwrite: Overwrite = False,
     workers: Workers = 0,
 ) -> None:
-    """Write a synthetic Project Needle run in the exact real format."""
+    """Write a synthetic Project Needle run in the exact real format (or a series of runs)."""
     from quality_compass.cli.output import print_generate_result
     from quality_compass.synth.generate.options import GenerateOptions, Knobs, parse_size
-    from quality_compass.synth.generate.run import generate_run
+    from quality_compass.synth.generate.series import generate_series
 
     options = GenerateOptions(
         out_dir=out_dir,
@@ -111,12 +137,15 @@ def generate(
             outlier_share=outlier_share,
             trend_share=trend_share,
             spike_share=spike_share,
+            absent_share=absent_share,
+            turn_share=turn_share,
         ),
         graphviz=graphviz,
         overwrite=overwrite,
         workers=workers,
     )
-    print_generate_result(generate_run(options), out_console)
+    for result in generate_series(options, series):
+        print_generate_result(result, out_console)
 
 
 @handle_errors

@@ -18,4 +18,9 @@ timestamps, ``texts`` its words.
 Every random stream is derived from ``(seed, purpose, names...)``, so the same seed and
 options give byte-identical output, and adding a group-by set does not change the data
 of the others.
+
+A series (``--series N``): ``series.generate_series`` writes N runs one month apart;
+``series_model.SeriesStep`` gives a later run's entities and values (the first run's
+model continued month by month, facilities drifting, turning and missing runs), which
+``computation.NodeComputation`` uses in place of the first run's.
 """

@@ -18,6 +18,7 @@ from quality_compass.synth.generate.metric_model import (
     metric_values,
 )
 from quality_compass.synth.generate.peer_stats import AggregateStats, aggregate_stats
+from quality_compass.synth.generate.series_model import SeriesStep
 from quality_compass.synth.generate.universe import FloatArray, IntArray, Universe
 
 
@@ -33,17 +34,38 @@ class ComputedNode:
 
 
 class NodeComputation:
-    """Computes aggregate nodes from the universe, caching what several nodes share."""
+    """Computes aggregate nodes from the universe, caching what several nodes share.
 
-    def __init__(self, universe: Universe) -> None:
+    ``series_step`` > 0: the run that many months after a series' first run
+    (``series_model``); its entities and values continue the first run's.
+    """
+
+    def __init__(self, universe: Universe, series_step: int = 0) -> None:
         self.universe = universe
+        self.series = SeriesStep(universe, series_step) if series_step else None
+        self._first_sets: dict[str, EntitySet] = {}
         self._entity_sets: dict[str, EntitySet] = {}
         self._effects: dict[str, FacilityEffects] = {}
         self._aggregates: dict[str, tuple[EntitySet, AggregateStats]] = {}
 
+    def facilities_present(self) -> int:
+        """Facilities in the run (a series' later runs miss a few)."""
+        absent = 0 if self.series is None else int(self.series.absent.sum())
+        return self.universe.n - absent
+
+    def first_entities(self, set_id: str) -> EntitySet:
+        """The entity set of the series' first run (of a single run: the run's)."""
+        if set_id not in self._first_sets:
+            self._first_sets[set_id] = build_entities(self.universe, set_id)
+        return self._first_sets[set_id]
+
     def entities(self, set_id: str) -> EntitySet:
+        """The run's entities, over the run's months."""
         if set_id not in self._entity_sets:
-            self._entity_sets[set_id] = build_entities(self.universe, set_id)
+            first = self.first_entities(set_id)
+            self._entity_sets[set_id] = (
+                first if self.series is None else self.series.entities(first)
+            )
         return self._entity_sets[set_id]
 
     def facility_effects(self, metric: str) -> FacilityEffects:
@@ -54,8 +76,14 @@ class NodeComputation:
     def compute(self, node: NodeSpec) -> ComputedNode:
         """Values and statistics of an aggregate node (the value: encounter-weighted mean)."""
         entities = self.entities(node.set_id)
-        values = metric_values(
-            self.universe, entities, node.metric_id, self.facility_effects(node.metric_id)
+        first = self.first_entities(node.set_id)
+        model = metric_values(
+            self.universe, first, node.metric_id, self.facility_effects(node.metric_id)
+        )
+        values = (
+            model.values
+            if self.series is None
+            else self.series.values(first, node.metric_id, model)
         )
         facet, facet_names = entities.facet_index(self.universe)
         encounters = entities.encounters.astype(np.float64)

@@ -22,6 +22,22 @@ from quality_compass.synth.generate.universe import (
 )
 
 
+@dataclass(frozen=True)
+class VolumeProfile:
+    """Per entity, what its monthly volumes are drawn from (a series draws later months)."""
+
+    annual: FloatArray  # expected encounters over the run's months
+    expected_days: FloatArray  # mean expected LOS before monthly noise
+    days_ratio: FloatArray  # observed / expected LOS
+    observed_rate: FloatArray  # chance that a month is observed (1: complete series)
+
+    def rows(self, rows: IntArray) -> VolumeProfile:
+        return VolumeProfile(
+            self.annual[rows], self.expected_days[rows], self.days_ratio[rows],
+            self.observed_rate[rows],
+        )  # fmt: skip
+
+
 @dataclass
 class EntitySet:
     """The entities of one group-by set, sorted by their values, plus their volumes."""
@@ -43,10 +59,31 @@ class EntitySet:
     key_json: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     facility_meta: list[str] = field(default_factory=list)
+    profile: VolumeProfile | None = None
 
     @property
     def size(self) -> int:
         return len(self.keys)
+
+    def window(self, rows: IntArray, months: slice) -> EntitySet:
+        """The entities ``rows`` (in order) over the months ``months``."""
+        picked = rows.tolist()
+        encounters = self.encounters[rows][:, months]
+        observed = self.observed[rows][:, months]
+        expected = self.expected_days[rows][:, months]
+        observed_days = self.observed_days[rows][:, months]
+        unique = self.unique_patients[rows][:, months]
+        outliers = self.los_outliers[rows][:, months]
+        return EntitySet(
+            self.set_id, self.dims, self.facility[rows], [c[rows] for c in self.codes],
+            [self.keys[i] for i in picked], encounters, observed,
+            np.logical_not(observed.all(axis=1)), expected, observed_days, unique, outliers,
+            entity_json=[self.entity_json[i] for i in picked],
+            key_json=[self.key_json[i] for i in picked],
+            labels=[self.labels[i] for i in picked],
+            facility_meta=[self.facility_meta[i] for i in picked],
+            profile=self.profile.rows(rows) if self.profile is not None else None,
+        )  # fmt: skip
 
     def facet_index(self, universe: Universe) -> tuple[IntArray, list[tuple[str, ...]]]:
         """Facet (peer group) of every entity: its non-facility values. Facets sorted."""
@@ -77,8 +114,8 @@ def build_entities(universe: Universe, set_id: str) -> EntitySet:
     rng = random_stream(universe.seed, "entities", set_id)
     facility, code_lists, share = _combinations(universe, extra, rng)
     keys, facility, code_lists, share = _sorted_by_key(universe, extra, facility, code_lists, share)
-    volumes = _volumes(universe, bool(extra), facility, share, rng)
-    entities = EntitySet(set_id, dims, facility, code_lists, keys, *volumes)
+    volumes, profile = _volumes(universe, bool(extra), facility, share, rng)
+    entities = EntitySet(set_id, dims, facility, code_lists, keys, *volumes, profile=profile)
     _serialise_entities(universe, entities)
     return entities
 
@@ -141,14 +178,19 @@ def _volumes(
     facility: IntArray,
     share: FloatArray,
     rng: np.random.Generator,
-) -> tuple[IntArray, BoolArray, BoolArray, FloatArray, FloatArray, IntArray, IntArray]:
-    """Monthly encounters, observed months, gaps, LOS days, unique patients, outliers."""
+) -> tuple[
+    tuple[IntArray, BoolArray, BoolArray, FloatArray, FloatArray, IntArray, IntArray],
+    VolumeProfile,
+]:
+    """Monthly encounters, observed months, gaps, LOS days, unique patients, outliers;
+    and the profile they were drawn from."""
     size, months = facility.size, universe.months
     annual = np.maximum(universe.annual[facility] * share * rng.lognormal(0.0, 0.15, size), 3.0)
     weights = rng.gamma(20.0, size=(size, months))
     weights /= weights.sum(axis=1, keepdims=True)
     observed = np.ones((size, months), dtype=bool)
     gappy = np.zeros(size, dtype=bool)
+    observed_rate = np.ones(size)
     if segmented and months >= 2:
         gappy = rng.random(size) < universe.knobs.missing_share
         count = int(gappy.sum())
@@ -156,6 +198,7 @@ def _volumes(
             kept = rng.integers(1, months, size=count)
             ranks = np.argsort(np.argsort(rng.random((count, months)), axis=1), axis=1)
             observed[gappy] = ranks < kept[:, None]
+            observed_rate[gappy] = kept / months
     enc = np.where(observed, np.maximum(1, np.rint(annual[:, None] * weights)), 0).astype(np.int64)
     base_exp = np.clip(rng.normal(6.8, 0.9, size), 2.5, None)
     exp_days = base_exp[:, None] + rng.normal(0.0, 0.35, (size, months))
@@ -167,7 +210,8 @@ def _volumes(
         observed, np.maximum(1, np.floor(enc * rng.uniform(0.86, 0.97, (size, months)))), 0
     ).astype(np.int64)
     outliers = np.where(observed, rng.binomial(enc, 0.002), 0).astype(np.int64)
-    return enc, observed, gappy, exp_days, obs_days, unique, outliers
+    profile = VolumeProfile(annual, base_exp, ratio, observed_rate)
+    return (enc, observed, gappy, exp_days, obs_days, unique, outliers), profile
 
 
 def _serialise_entities(universe: Universe, entities: EntitySet) -> None:

@@ -46,13 +46,30 @@ def facility_effects(universe: Universe, metric_id: str) -> FacilityEffects:
     return FacilityEffects(level, slope, curve)
 
 
+@dataclass
+class EntityValues:
+    """Monthly values (E, T) of one metric for one entity set, NaN where unobserved, and
+    the per-entity terms of the model they were drawn from (a series continues them)."""
+
+    values: FloatArray
+    level: FloatArray
+    slope: FloatArray
+    curve: FloatArray
+    noise_sd: FloatArray
+
+
+def metric_scale(metric_id: str) -> tuple[float, float]:
+    """(mean, spread) of a metric's values."""
+    return METRIC_SCALES.get(metric_id, (10.0, 2.0))
+
+
 def metric_values(
     universe: Universe, entities: EntitySet, metric_id: str, effects: FacilityEffects
-) -> FloatArray:
+) -> EntityValues:
     """Monthly values (E, T) of one metric for one entity set; NaN where unobserved."""
     rng = random_stream(universe.seed, "values", metric_id, entities.set_id)
     size, months = entities.size, universe.months
-    mean, spread = METRIC_SCALES.get(metric_id, (10.0, 2.0))
+    mean, spread = metric_scale(metric_id)
     facility = entities.facility
     if len(entities.dims) == 1:
         level = effects.level[facility].copy()
@@ -87,4 +104,4 @@ def metric_values(
             4.0, 6.0, rows.size
         )
     values = np.maximum(mean + spread * x, mean * 0.02)
-    return np.where(entities.observed, values, np.nan)
+    return EntityValues(np.where(entities.observed, values, np.nan), level, slope, curve, noise_sd)

@@ -38,6 +38,12 @@ class Knobs:
     trend_share: float = 0.12
     #: Share of entities with a one-month spike of 4-6 standard deviations.
     spike_share: float = 0.02
+    #: Series only (``--series``; no effect on a series' first run or a single run):
+    #: share of facilities absent from each later run (a missed submission).
+    absent_share: float = 0.05
+    #: Series only: share of facilities that start to improve or deteriorate in each new
+    #: month.
+    turn_share: float = 0.04
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,10 @@ class GenerateOptions:
     overwrite: bool = False
     #: Worker processes for node tasks (0: min(2, CPUs)); the output does not depend on it.
     workers: int = 0
+    #: Position of the run in a series (``qc generate --series``): 0 for the first run (a
+    #: single run is a series' first run), k for the run k periods (months) later. The
+    #: caller also moves ``run_id`` and ``end_period`` by k months (``synth.generate.series``).
+    series_step: int = 0
 
 
 @dataclass
@@ -115,6 +125,8 @@ def check_options(options: GenerateOptions) -> None:
             datetime.strptime(options.run_id, "%Y%m%d%H%M%S")
         except ValueError:
             raise GenerateError(f"--run-id is not a valid timestamp: {options.run_id!r}") from None
+    if options.series_step < 0:
+        raise GenerateError(f"the series step must be 0 or more, got {options.series_step}")
     if options.workers < 0:
         raise GenerateError(f"--workers must be 0 (automatic) or more, got {options.workers}")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", options.graph):
@@ -131,6 +143,8 @@ def _check_knobs(knobs: Knobs) -> None:
         "outlier_share",
         "trend_share",
         "spike_share",
+        "absent_share",
+        "turn_share",
     ):
         value = getattr(knobs, name)
         if not 0.0 <= value <= 1.0:

@@ -47,7 +47,7 @@ class RunWriter:
     def __init__(self, options: GenerateOptions, taxonomy: Taxonomy, run_dir: Path) -> None:
         self.plan = RunPlan(options, taxonomy)
         self.run_dir = run_dir
-        self.computation = NodeComputation(self.plan.universe)
+        self.computation = NodeComputation(self.plan.universe, options.series_step)
         #: What the main process writes itself, plus every task once merged.
         self.tally = TaskResult(-1)
         self.files = RunFiles(run_dir, self.tally)
@@ -74,7 +74,7 @@ class RunWriter:
         return GenerateResult(
             self.run_dir,
             plan.run_id,
-            plan.options.facilities,
+            self.computation.facilities_present(),
             len(plan.graph.nodes),
             len(plan.graph.edges),
             files=tally.files,
