@@ -520,10 +520,10 @@ def test_signal_history_equals_the_run_files(sequence: Sequence) -> None:
     for row in query(
         sequence.settings,
         """
-        select run_id, canonical_node_id, entity_key, metric_id, graph_name, facility_id,
-               signal_id is not null, signal_type, signal_severity, change_status, previous_run_id,
-               previous_signal_type, previous_signal_severity, severity_change, consecutive_runs,
-               first_detected_run_id, detected_at
+        select run_id, canonical_node_id, entity_key, metric_id, entity_key, signal_id,
+               graph_name, facility_id, signal_id is not null, signal_type, signal_severity,
+               change_status, previous_run_id, previous_signal_type, previous_signal_severity,
+               severity_change, consecutive_runs, first_detected_run_id, detected_at
         from public_marts.fct_signal_history
         """,
     ):
@@ -531,6 +531,8 @@ def test_signal_history_equals_the_run_files(sequence: Sequence) -> None:
         actual[(run_id, node_id, identities[key], metric_id)] = dict(
             zip(
                 (
+                    "entity_key",
+                    "signal_id",
                     "graph_name",
                     "facility_id",
                     "has_signal",
