@@ -170,8 +170,6 @@ def test_every_model_is_keyed_by_run(warehouse: Warehouse) -> None:
 
 @pytest.mark.parametrize("run", ["container", "host", "synthetic"])
 def test_staging_row_counts_equal_the_files(warehouse: Warehouse, run: str) -> None:
-    if run not in warehouse.runs:
-        pytest.skip("the synthetic run generator is not available")
     run_dir = warehouse.runs[run]
     run_id = run_dir.name
     expected = expected_counts(run_dir)
@@ -259,8 +257,7 @@ def test_partial_runs_only_miss_entities_of_unloaded_nodes(warehouse: Warehouse)
     # real runs: exactly the multi-dimension nodes (2,535 + 3,554 classifications) are missing
     for run in ("container", "host"):
         assert unmatched.get((warehouse.runs[run].name, False)) == 2535 + 3554
-    if "synthetic" in warehouse.runs:
-        assert (warehouse.runs["synthetic"].name, False) not in unmatched
+    assert (warehouse.runs["synthetic"].name, False) not in unmatched
 
 
 def test_classification_inputs_equal_the_temporal_twin(warehouse: Warehouse) -> None:
@@ -282,7 +279,7 @@ def test_classification_inputs_equal_the_temporal_twin(warehouse: Warehouse) -> 
         """
     )
     joined, with_twin, z_mismatch, slope_mismatch = rows[0]
-    loaded_facilities = 118 * 2 + (40 * 2 if "synthetic" in warehouse.runs else 0)
+    loaded_facilities = 118 * 2 + 40 * 2
     assert joined >= loaded_facilities
     assert with_twin == joined
     assert z_mismatch == 0 and slope_mismatch == 0

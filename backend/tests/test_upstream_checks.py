@@ -30,24 +30,14 @@ import psycopg
 import pytest
 
 from conftest import CONTAINER_RUN, Warehouse
-from helpers import Classification, copy_run, edit_classifications
+from helpers import UPSTREAM_CHECKS as CHECKS
+from helpers import Classification, copy_run, edit_classifications, upstream_check_outcomes
 from quality_compass.load.loader import load_run
 from quality_compass.warehouse.dbt_runner import DbtResult, run_dbt
 from quality_compass.warehouse.settings import DbSettings
 
 pytestmark = pytest.mark.dbt
 
-#: The checks of backend/dbt/tests/upstream_math/ (one file each).
-CHECKS = (
-    "upstream_math_simple_zscore",
-    "upstream_math_robust_zscore",
-    "upstream_math_anomaly_tiers",
-    "upstream_math_anomaly_statistic",
-    "upstream_math_temporal_summaries",
-    "upstream_math_weight_shares",
-    "upstream_math_classification_severity",
-    "upstream_graph_header_edges",
-)
 AGGREGATE = "losIndex__medicareId__aggregate_time_period"
 TEMPORAL = "losIndex__medicareId__dischargeMonth"
 DISCHARGE_STATUS = "losIndex__medicareId_dischargeStatus__aggregate_time_period"
@@ -326,25 +316,15 @@ def planted(
     )
 
 
-def _outcomes(run_results: dict[str, Any] | None) -> dict[str, tuple[str, int]]:
-    """Status and failing-row count of every upstream check in a build."""
-    return {
-        str(result["unique_id"]).split(".")[-1]: (
-            str(result["status"]),
-            int(result.get("failures") or 0),
-        )
-        for result in (run_results or {}).get("results", [])
-        if str(result["unique_id"]).split(".")[-1] in CHECKS
-    }
-
-
 # -- silent on clean data ---------------------------------------------------------------------
 
 
 def test_every_check_is_silent_on_the_warehouse(warehouse: Warehouse) -> None:
     """Both real runs and the generated run: each check ran, passed, zero failing rows (and
     so did every other test tagged upstream_math)."""
-    assert _outcomes(warehouse.build.run_results) == dict.fromkeys(CHECKS, ("pass", 0))
+    assert upstream_check_outcomes(warehouse.build.run_results) == dict.fromkeys(
+        CHECKS, ("pass", 0)
+    )
     manifest = json.loads((warehouse.target_path / "manifest.json").read_text())
     tagged = {
         unique_id
@@ -373,7 +353,7 @@ def test_a_bad_upstream_run_warns_without_failing_the_build(planted: PlantedBuil
     statuses = planted.result.statuses()
     assert planted.result.ok, planted.result.output[-3000:]
     assert statuses.get("error", 0) == statuses.get("fail", 0) == statuses.get("skipped", 0) == 0
-    outcomes = _outcomes(planted.result.run_results)
+    outcomes = upstream_check_outcomes(planted.result.run_results)
     assert set(outcomes) == set(CHECKS)
     assert {check: status for check, (status, _) in outcomes.items()} == dict.fromkeys(
         CHECKS, "warn"
