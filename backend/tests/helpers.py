@@ -195,3 +195,29 @@ def edit_classifications(
         signal_type_distribution=dict(Counter(row["signal_type"] for row in rows)),
     )
     index_path.write_bytes(orjson.dumps(index))
+
+
+# -- the upstream checks (backend/dbt/tests/upstream_math/) ------------------------------------
+
+#: One singular test per file of backend/dbt/tests/upstream_math/ (severity warn).
+UPSTREAM_CHECKS = (
+    "upstream_math_simple_zscore",
+    "upstream_math_robust_zscore",
+    "upstream_math_anomaly_tiers",
+    "upstream_math_anomaly_statistic",
+    "upstream_math_temporal_summaries",
+    "upstream_math_weight_shares",
+    "upstream_math_classification_severity",
+    "upstream_graph_header_edges",
+)
+
+
+def upstream_check_outcomes(run_results: dict[str, object] | None) -> dict[str, tuple[str, int]]:
+    """(status, failing rows) of every upstream check a dbt invocation ran."""
+    results = (run_results or {}).get("results", [])
+    outcomes: dict[str, tuple[str, int]] = {}
+    for result in results if isinstance(results, list) else []:
+        name = str(result["unique_id"]).split(".")[-1]
+        if name in UPSTREAM_CHECKS:
+            outcomes[name] = (str(result["status"]), int(result.get("failures") or 0))
+    return outcomes

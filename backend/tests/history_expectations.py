@@ -29,12 +29,39 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mart_expectations import FACILITY, EntityKey, _read_classifications, entity_key
+from mart_expectations import (
+    FACILITY,
+    EntityKey,
+    _read_classifications,
+    entity_hash,
+    entity_key,
+    surrogate_key,
+)
 
 #: (canonical_node_id, entity, metric_id) - the identity within a graph
 SignalKey = tuple[str, EntityKey, str]
 #: (run_id, canonical_node_id, entity, metric_id) - a row of the mart
 HistoryKey = tuple[str, str, EntityKey, str]
+#: The mart's columns: the key's four and the values of ``expected_history`` rows.
+HISTORY_COLUMNS = (
+    "run_id",
+    "canonical_node_id",
+    "entity_key",
+    "metric_id",
+    "graph_name",
+    "facility_id",
+    "signal_id",
+    "signal_type",
+    "signal_severity",
+    "change_status",
+    "previous_run_id",
+    "previous_signal_type",
+    "previous_signal_severity",
+    "severity_change",
+    "consecutive_runs",
+    "first_detected_run_id",
+    "detected_at",
+)
 
 
 @dataclass(frozen=True)
@@ -168,7 +195,14 @@ def expected_history(run_dirs: list[Path]) -> dict[HistoryKey, dict[str, Any]]:
             shown = now if now is not None else then
             assert shown is not None
             streak = current_streaks[key] if now is not None else before_streaks[key]
+            entity_md5 = entity_hash(dict(entity))
             rows[(run.run_id, node_id, entity, metric_id)] = {
+                "entity_key": entity_md5,
+                "signal_id": (
+                    surrogate_key(run.run_id, node_id, entity_md5, metric_id)
+                    if now is not None
+                    else None
+                ),
                 "graph_name": run.graph_name,
                 "facility_id": shown.facility_id,
                 "has_signal": now is not None,

@@ -22,10 +22,12 @@ from conftest import CONTAINER_RUN
 from helpers import qc_env
 from mart_expectations import (
     close,
-    entity_key,
+    contribution_key,
     expected_contributions,
     expected_signals,
+    mismatches,
     read_run,
+    signal_key,
 )
 from quality_compass.warehouse.settings import DbSettings
 
@@ -140,147 +142,51 @@ def test_pipeline_writes_the_report_of_the_newest_run(pipeline_run: PipelineRun)
     assert health["freshness"]["status"] == "pass"
 
 
-SIGNAL_COLUMNS = """
-    canonical_node_id, temporal_node_id, facility_id, metric_id, entity_dimensions, group_value,
-    groupby_label, domain, signal_type, signal_severity, signal_severity_range,
-    classification_inputs, classification_reasoning, has_entity_result, has_temporal_twin,
-    metric_value, encounters, simple_zscore, robust_zscore, percentile_rank, peer_mean, peer_std,
-    peer_count, benchmark_value, variance_percent, simple_zscore_anomaly, robust_zscore_anomaly,
-    anomaly_classification, severity, jsonb_array_length(statistical_methods) as method_count,
-    latest_simple_zscore, mean_simple_zscore, latest_robust_zscore, mean_robust_zscore,
-    monthly_z_scores, slope, slope_percentile, acceleration, trend_direction, momentum,
-    period_count, metric_trend_timeline, latest_simple_zscore_anomaly, mean_simple_zscore_anomaly,
-    latest_robust_zscore_anomaly, mean_robust_zscore_anomaly, slope_anomaly,
-    peer_percentile_trends -> 'p50' as peer_p50
-"""
-FLOATS = {
-    "metric_value",
-    "simple_zscore",
-    "robust_zscore",
-    "percentile_rank",
-    "peer_mean",
-    "peer_std",
-    "benchmark_value",
-    "variance_percent",
-    "latest_simple_zscore",
-    "mean_simple_zscore",
-    "latest_robust_zscore",
-    "mean_robust_zscore",
-    "slope",
-    "slope_percentile",
-    "acceleration",
-}
 NULL_WITHOUT_ENTITY = ("metric_value", "simple_zscore", "anomaly_classification", "severity")
-
-
-def _same_numbers(got: Any, want: Any) -> bool:
-    if isinstance(want, list):
-        return (
-            isinstance(got, list)
-            and len(got) == len(want)
-            and all(_same_numbers(g, w) for g, w in zip(got, want, strict=True))
-        )
-    if isinstance(want, dict):
-        return (
-            isinstance(got, dict)
-            and got.keys() == want.keys()
-            and all(_same_numbers(got[k], want[k]) for k in want)
-        )
-    if isinstance(want, float) or isinstance(got, float):
-        return close(got, want)
-    return bool(got == want)
 
 
 @pytest.mark.parametrize("run", ["real", "synthetic"])
 def test_fct_signals_equals_the_run_files(pipeline_run: PipelineRun, run: str) -> None:
+    """Every column of every signal, as tests/mart_expectations.py computes it."""
     files = read_run(pipeline_run.runs[run])
     expected = expected_signals(files)
     rows = pipeline_run.rows(
-        f"select {SIGNAL_COLUMNS} from public_marts.fct_signals where run_id = %s", (files.run_id,)
+        "select * from public_marts.fct_signals where run_id = %s", (files.run_id,)
     )
-    assert len(rows) == len(expected)
-    checked_twins = 0
-    for row in rows:
-        key = (
-            row["canonical_node_id"],
-            entity_key({**row["entity_dimensions"], "medicareId": row["facility_id"]}),
-            row["metric_id"],
-        )
-        want = expected.pop(key)
-        for column, value in want.items():
-            if column == "peer_p50":
-                assert _same_numbers(row["peer_p50"], value), (key, column)
-            elif column in FLOATS:
-                assert close(row[column], value), (key, column, row[column], value)
-            else:
-                assert _same_numbers(row[column], value), (key, column, row[column], value)
+    actual = {signal_key(row): row for row in rows}
+    assert len(actual) == len(rows) == len(expected)
+    assert mismatches(actual, expected) == []
+    for key, want in expected.items():
         if not want["has_entity_result"]:
-            assert all(row[c] is None for c in NULL_WITHOUT_ENTITY), key
+            assert all(actual[key][c] is None for c in NULL_WITHOUT_ENTITY), key
         if want["has_temporal_twin"]:
-            checked_twins += 1
             # format spec 7: the classification's aggregate_zscore is the twin's mean simple z
             assert close(
-                row["mean_simple_zscore"], want["classification_inputs"]["aggregate_zscore"]
+                actual[key]["mean_simple_zscore"],
+                want["classification_inputs"]["aggregate_zscore"],
             )
-    assert expected == {}
+    twins = sum(1 for want in expected.values() if want["has_temporal_twin"])
     if run == "real":
         # partial run: 6,207 classifications - 54 suppressed; 118 facility entities loaded
         assert len(rows) == 6207 - 54
-        assert checked_twins == 118
+        assert twins == 118
     else:
-        assert checked_twins == len(rows)
+        assert twins == len(rows)
 
 
 def test_fct_contributions_equals_the_contribution_files(pipeline_run: PipelineRun) -> None:
     files = read_run(pipeline_run.runs["synthetic"])
     expected = expected_contributions(files)
     rows = pipeline_run.rows(
-        """
-        select parent_node_id, child_node_id, metric_id, node_metric_id, facility_id,
-               parent_entity_dimensions, child_entity_dimensions, child_value, parent_value,
-               weight_share, excess_over_parent, contribution_weight, contribution_direction,
-               contribution_rank, contribution_pct, group_child_count, is_weight_share_valid,
-               parent_signal_id, child_signal_id, child_group_value
-        from public_marts.fct_contributions
-        where run_id = %s
-        """,
-        (files.run_id,),
+        "select * from public_marts.fct_contributions where run_id = %s", (files.run_id,)
     )
-    assert len(rows) == len(expected) > 0
-    directions: set[str] = set()
-    for row in rows:
-        key = (
-            row["parent_node_id"],
-            entity_key({**row["parent_entity_dimensions"], "medicareId": row["facility_id"]}),
-            row["child_node_id"],
-            entity_key({**row["child_entity_dimensions"], "medicareId": row["facility_id"]}),
-            row["metric_id"],
-        )
-        want = expected.pop(key)
-        for column in (
-            "child_value",
-            "parent_value",
-            "weight_share",
-            "excess_over_parent",
-            "contribution_weight",
-            "contribution_pct",
-        ):
-            assert close(row[column], want[column], tol=1e-12), (key, column)
-        for column in (
-            "node_metric_id",
-            "contribution_direction",
-            "group_child_count",
-            "is_weight_share_valid",
-            "child_group_value",
-        ):
-            assert row[column] == want[column], (key, column, row[column], want[column])
-        low, high = want["contribution_rank_range"]
-        assert low <= row["contribution_rank"] <= high, (key, row["contribution_rank"], want)
-        assert (row["parent_signal_id"] is not None) == want["has_parent_signal"], key
-        assert (row["child_signal_id"] is not None) == want["has_child_signal"], key
-        directions.add(str(row["contribution_direction"]))
-    assert expected == {}
-    assert {"positive", "negative"} <= directions
+    actual = {contribution_key(row): row for row in rows}
+    assert len(actual) == len(rows) == len(expected) > 0
+    ranks = {key: row.pop("contribution_rank_range") for key, row in expected.items()}
+    assert mismatches(actual, expected) == []
+    for key, (low, high) in ranks.items():
+        assert low <= actual[key]["contribution_rank"] <= high, key
+    assert {"positive", "negative"} <= {str(row["contribution_direction"]) for row in rows}
     # the real run ships no contribution files: none of its rows
     real = pipeline_run.rows(
         "select count(*) as n from public_marts.fct_contributions where run_id = %s",

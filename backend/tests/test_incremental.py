@@ -41,7 +41,13 @@ import psycopg
 import pytest
 
 from conftest import CONTAINER_RUN
-from helpers import Classification, copy_run, edit_classifications
+from helpers import (
+    UPSTREAM_CHECKS,
+    Classification,
+    copy_run,
+    edit_classifications,
+    upstream_check_outcomes,
+)
 from history_expectations import expected_history
 from mart_expectations import entity_key
 from quality_compass.load.loader import load_run
@@ -504,6 +510,14 @@ def test_every_model_equals_a_full_refresh(sequence: Sequence) -> None:
     assert counts["public_marts.fct_contributions"] > 0
 
 
+def test_the_upstream_checks_are_silent_on_every_run(sequence: Sequence) -> None:
+    """Clean copies of the real run and a generated run: each build checks the runs it built
+    (initial: R1, R3, S1; reload: R3; older: R2, R4), every check passes with no row."""
+    for step in ("initial", "reload", "older"):
+        outcomes = upstream_check_outcomes(sequence.builds[step].run_results)
+        assert outcomes == dict.fromkeys(UPSTREAM_CHECKS, ("pass", 0)), step
+
+
 # -- the history equals a recomputation from the files -------------------------------------------
 
 
@@ -521,10 +535,10 @@ def test_signal_history_equals_the_run_files(sequence: Sequence) -> None:
     for row in query(
         sequence.settings,
         """
-        select run_id, canonical_node_id, entity_key, metric_id, graph_name, facility_id,
-               signal_id is not null, signal_type, signal_severity, change_status, previous_run_id,
-               previous_signal_type, previous_signal_severity, severity_change, consecutive_runs,
-               first_detected_run_id, detected_at
+        select run_id, canonical_node_id, entity_key, metric_id, entity_key, signal_id,
+               graph_name, facility_id, signal_id is not null, signal_type, signal_severity,
+               change_status, previous_run_id, previous_signal_type, previous_signal_severity,
+               severity_change, consecutive_runs, first_detected_run_id, detected_at
         from public_marts.fct_signal_history
         """,
     ):
@@ -532,6 +546,8 @@ def test_signal_history_equals_the_run_files(sequence: Sequence) -> None:
         actual[(run_id, node_id, identities[key], metric_id)] = dict(
             zip(
                 (
+                    "entity_key",
+                    "signal_id",
                     "graph_name",
                     "facility_id",
                     "has_signal",
@@ -562,6 +578,46 @@ def test_signal_history_equals_the_run_files(sequence: Sequence) -> None:
         for key, row in expected.items()
         if key[0] == R4
     )
+
+
+def test_run_over_run_analysis_lists_the_changes_of_the_newest_run(sequence: Sequence) -> None:
+    """The analysis run_over_run_changes picks the newest run with a previous run (R4, after
+    R3) and lists its changes - every status but persisting - as the files say."""
+    result = run_dbt(
+        ["compile", "--select", "run_over_run_changes"],
+        sequence.settings,
+        target_path=sequence.target,
+        stream=False,
+        check=False,
+    )
+    assert result.ok, result.output[-3000:]
+    compiled = (
+        sequence.target / "compiled" / "quality_compass" / "analyses" / "run_over_run_changes.sql"
+    )
+    with psycopg.connect(sequence.settings.conninfo()) as conn:
+        cursor = conn.execute(compiled.read_text().encode())
+        names = [column.name for column in cursor.description or []]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    fields = (
+        "canonical_node_id",
+        "facility_id",
+        "metric_id",
+        "change_status",
+        "signal_type",
+        "previous_signal_type",
+        "signal_severity",
+        "previous_signal_severity",
+        "severity_change",
+    )
+    expected = expected_history([sequence.runs[name] for name in ("R2", "R3_reloaded", "R4", "S1")])
+    changes = Counter(
+        (node_id, row["facility_id"], metric_id, *(row[name] for name in fields[3:]))
+        for (run_id, node_id, _, metric_id), row in expected.items()
+        if run_id == R4 and row["change_status"] != "persisting"
+    )
+    assert {(row["run_id"], row["previous_run_id"]) for row in rows} == {(R4, R3)}
+    assert Counter(tuple(row[name] for name in fields) for row in rows) == changes
+    assert {"new", "resolved", "type_changed", "escalated"} <= {key[3] for key in changes}
 
 
 def test_signal_history_signal_ids_are_their_runs_signals(sequence: Sequence) -> None:

@@ -72,9 +72,21 @@ def test_load_real_run_counts_match_files(fresh_db: DbSettings) -> None:
         assert fresh == (True,)
 
 
+def _run_rows_md5(settings: DbSettings, run_id: str) -> tuple[object, ...] | None:
+    """A hash of one run's entity rows: content, line, load id and load time."""
+    with psycopg.connect(settings.conninfo()) as conn:
+        return conn.execute(
+            "select count(*), md5(string_agg(concat_ws('|', file_path, line_number, load_id, "
+            "loaded_at, json_data::text), E'\\n' order by file_path, line_number)) "
+            "from raw_entity_results where run_id = %s",
+            (run_id,),
+        ).fetchone()
+
+
 def test_reload_replaces_exactly_that_run(fresh_db: DbSettings) -> None:
     first = load_run(CONTAINER_RUN, fresh_db)
     load_run(HOST_RUN, fresh_db)
+    host_before = _run_rows_md5(fresh_db, "20260115153108")
     second = load_run(CONTAINER_RUN, fresh_db)
     assert second.rows == first.rows
     assert second.replaced_load_id == first.load_id
@@ -91,17 +103,13 @@ def test_reload_replaces_exactly_that_run(fresh_db: DbSettings) -> None:
             "select distinct load_id from raw_entity_results where run_id = '20260115110810'"
         ).fetchall()
         assert loads == [(second.load_id,)]
-        host_rows = conn.execute(
-            "select md5(string_agg(json_data::text, '' order by file_path, line_number)) "
-            "from raw_entity_results where run_id = '20260115153108'"
-        ).fetchone()
-    # The other run is untouched (same content, same load id).
-    with psycopg.connect(fresh_db.conninfo()) as conn:
-        again = conn.execute(
-            "select md5(string_agg(json_data::text, '' order by file_path, line_number)) "
-            "from raw_entity_results where run_id = '20260115153108'"
-        ).fetchone()
-    assert host_rows == again
+    # The other run is untouched by the reload (same content, lines, load id and load time).
+    host_after = _run_rows_md5(fresh_db, "20260115153108")
+    assert (
+        host_before is not None
+        and host_before[0] == file_line_counts(HOST_RUN)["raw_entity_results"]
+    )
+    assert host_after == host_before
     assert [r.run_id for r in list_runs(fresh_db)] == ["20260115110810", "20260115153108"]
 
 

@@ -1,12 +1,15 @@
-"""The loader's verdict on bad input: one test per kind, exact messages (no database)."""
+"""The loader's verdict on bad input: one test per kind, exact messages (no database but
+for the test that checks what a reordered CSV loads)."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+import psycopg
 import pytest
 
 from quality_compass.errors import QcError
@@ -15,6 +18,7 @@ from quality_compass.load.records import classification_from_csv, parse_json
 from quality_compass.load.report import LoadOptions, LoadReport
 from quality_compass.needle.layout import CLASSIFICATION_CSV
 from quality_compass.needle.run_folder import resolve_run_dir
+from quality_compass.warehouse.settings import DbSettings
 
 AGG = "results/nodes/losIndex__medicareId__aggregate_time_period.jsonl"
 TEMPORAL = "results/nodes/losIndex__medicareId__dischargeMonth.jsonl"
@@ -419,14 +423,32 @@ def test_csv_dimension_columns_ignore_extra_fields() -> None:
     ]
 
 
+def _csv_entity_keys(path: Path) -> Counter[tuple[str, str]]:
+    """(node_id, entity key) of every row of a classification CSV, from its header: the
+    dimension columns lie between metric_id and signal_type (format spec 7.3)."""
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields = list(reader.fieldnames or [])
+        dimensions = fields[fields.index("metric_id") + 1 : fields.index("signal_type")]
+        return Counter(
+            (row["node_id"], json.dumps({d: row[d] for d in dimensions if row[d]}, sort_keys=True))
+            for row in reader
+        )
+
+
 def test_csv_with_reordered_and_extra_columns_loads_the_same_keys(
-    run_copy: Callable[..., Path],
+    run_copy: Callable[..., Path], fresh_db: DbSettings
 ) -> None:
+    """Columns reordered and a free-text column added: every row loads with the entity key
+    of the original file - its dimension columns, nothing else."""
     import csv
     import io
 
     run = run_copy()
     path = run / CSV
+    expected = _csv_entity_keys(path)
     rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
     order = list(reversed(range(len(rows[0]))))
     out = io.StringIO()
@@ -438,3 +460,13 @@ def test_csv_with_reordered_and_extra_columns_loads_the_same_keys(
     report = _dry(run)
     assert report.reject_count == 0, [str(r) for r in report.rejects]
     assert report.rows["raw_classifications"] == 6207
+    load_run(run, fresh_db)
+    with psycopg.connect(fresh_db.conninfo()) as conn:
+        loaded = Counter(
+            (str(node_id), json.dumps(key, sort_keys=True))
+            for node_id, key in conn.execute(
+                "select json_data ->> 'node_id', json_data -> 'entity_key' from raw_classifications"
+            )
+        )
+    assert sum(expected.values()) == 6207
+    assert loaded == expected

@@ -17,12 +17,20 @@ import psycopg
 import pytest
 
 from conftest import Warehouse
-from history_expectations import expected_history
+from history_expectations import HISTORY_COLUMNS, expected_history
 from mart_expectations import (
+    PASS_THROUGH,
+    contribution_key,
     entity_key,
     expected_contributions,
+    expected_facilities,
+    expected_metrics,
+    expected_runs,
     expected_signals,
+    mismatches,
     read_run,
+    read_seed,
+    signal_key,
     suppressed_count,
 )
 from quality_compass.warehouse.dbt_runner import run_dbt
@@ -100,8 +108,6 @@ def test_suppressed_classifications_are_logged_by_the_post_hook(warehouse: Wareh
 def test_signal_grain_and_counts_per_node_equal_the_classification_files(
     warehouse: Warehouse, run: str
 ) -> None:
-    if run not in warehouse.runs:
-        pytest.skip("no synthetic run")
     files = read_run(warehouse.runs[run])
     expected = expected_signals(files)
     rows = _rows(
@@ -191,36 +197,41 @@ def test_dim_metrics_lists_the_taxonomy_metrics(warehouse: Warehouse) -> None:
     assert dims["losIndex"]["metric_name"] == "Length of Stay Index"
 
 
-def test_contributions_rank_within_metric_and_match_the_files(warehouse: Warehouse) -> None:
-    if "synthetic" not in warehouse.runs:
-        pytest.skip("no synthetic run")
+# -- every column against the run files (tests/mart_expectations.py) ---------------------------
+
+
+@pytest.mark.parametrize("run", ["container", "host", "synthetic"])
+def test_fct_signals_equals_the_run_files(warehouse: Warehouse, run: str) -> None:
+    """Every column of every signal of the run, recomputed from its files."""
+    files = read_run(warehouse.runs[run])
+    expected = expected_signals(files)
+    rows = _rows(warehouse, f"select * from {MARTS}.fct_signals where run_id = %s", (files.run_id,))
+    actual = {signal_key(row): row for row in rows}
+    assert len(actual) == len(rows) == len(expected) > 0
+    assert mismatches(actual, expected) == []
+    # the columns that are easy to get wrong quietly hold values worth comparing
+    with_service_line = [row for row in expected.values() if row["service_line"] is not None]
+    assert with_service_line, "no signal of the run has a service line"
+    assert len({row["system_name"] for row in expected.values()}) > 1
+
+
+def test_fct_contributions_equals_the_contribution_files(warehouse: Warehouse) -> None:
+    """Every column of every contribution (ranks within what ties allow)."""
     files = read_run(warehouse.runs["synthetic"])
     expected = expected_contributions(files)
     rows = _rows(
-        warehouse,
-        f"""
-        select parent_node_id, child_node_id, metric_id, facility_id, parent_entity_dimensions,
-               child_entity_dimensions, contribution_rank, contribution_weight, contribution_direction,
-               is_weight_share_valid, group_child_count
-        from {MARTS}.fct_contributions where run_id = %s
-        """,
-        (files.run_id,),
+        warehouse, f"select * from {MARTS}.fct_contributions where run_id = %s", (files.run_id,)
     )
-    assert len(rows) == len(expected) > 0
-    for row in rows:
-        key = (
-            row["parent_node_id"],
-            entity_key({**row["parent_entity_dimensions"], "medicareId": row["facility_id"]}),
-            row["child_node_id"],
-            entity_key({**row["child_entity_dimensions"], "medicareId": row["facility_id"]}),
-            row["metric_id"],
-        )
-        want = expected[key]
-        low, high = want["contribution_rank_range"]
-        assert low <= row["contribution_rank"] <= high, (key, row, want)
-        assert row["contribution_direction"] == want["contribution_direction"]
-        assert row["group_child_count"] == want["group_child_count"]
-        assert row["is_weight_share_valid"] == want["is_weight_share_valid"]
+    actual = {contribution_key(row): row for row in rows}
+    assert len(actual) == len(rows) == len(expected) > 0
+    ranks = {key: row.pop("contribution_rank_range") for key, row in expected.items()}
+    assert mismatches(actual, expected) == []
+    wrong_ranks = [
+        (key, actual[key]["contribution_rank"], allowed)
+        for key, allowed in ranks.items()
+        if not allowed[0] <= actual[key]["contribution_rank"] <= allowed[1]
+    ]
+    assert wrong_ranks[:5] == []
     # the z-score files share parents with the metric file: three groups per parent entity
     metrics_per_parent = Counter(
         (r["parent_node_id"], r["facility_id"], r["child_node_id"])
@@ -228,6 +239,61 @@ def test_contributions_rank_within_metric_and_match_the_files(warehouse: Warehou
         if r["contribution_rank"] == 1
     )
     assert set(metrics_per_parent.values()) == {3}
+    assert {"positive", "negative"} <= {r["contribution_direction"] for r in rows}
+    for run in ("container", "host"):  # the real runs ship no contribution files
+        assert _rows(
+            warehouse,
+            f"select count(*) as n from {MARTS}.fct_contributions where run_id = %s",
+            (warehouse.runs[run].name,),
+        ) == [{"n": 0}]
+
+
+def test_dimensions_equal_the_run_files(warehouse: Warehouse) -> None:
+    runs = [read_run(path) for path in warehouse.runs.values()]
+    seed = read_seed(DBT_PROJECT / "seeds" / "ref_facilities.csv")
+    for mart, key, expected in (
+        ("dim_facilities", "facility_id", expected_facilities(runs, seed)),
+        ("dim_metrics", "metric_id", expected_metrics(runs)),
+        ("dim_runs", "run_id", expected_runs(runs)),
+    ):
+        actual = {row[key]: row for row in _rows(warehouse, f"select * from {MARTS}.{mart}")}
+        assert len(expected) > 0, mart
+        assert mismatches(actual, expected) == [], mart
+
+
+def test_every_mart_column_has_an_independent_expectation(warehouse: Warehouse) -> None:
+    """Each mart column is recomputed from the run files (tests/mart_expectations.py,
+    tests/history_expectations.py) or named a pass-through with its reason."""
+    runs = [read_run(path) for path in warehouse.runs.values()]
+    synthetic = read_run(warehouse.runs["synthetic"])
+    seed = read_seed(DBT_PROJECT / "seeds" / "ref_facilities.csv")
+    recomputed: dict[str, set[str]] = {
+        "fct_signals": set(next(iter(expected_signals(synthetic).values()))),
+        "fct_contributions": set(next(iter(expected_contributions(synthetic).values())))
+        - {"contribution_rank_range"}
+        | {"contribution_rank", "parent_node_id", "child_node_id"},
+        "dim_facilities": set(next(iter(expected_facilities(runs, seed).values())))
+        | {"facility_id"},
+        "dim_metrics": set(next(iter(expected_metrics(runs).values()))) | {"metric_id"},
+        "dim_runs": set(next(iter(expected_runs(runs).values()))) | {"run_id"},
+        "fct_signal_history": set(HISTORY_COLUMNS),
+    }
+    for mart in MART_MODELS:
+        columns = {
+            str(name)
+            for (name,) in warehouse.query(
+                "select column_name from information_schema.columns"
+                " where table_schema = %s and table_name = %s",
+                (MARTS, mart),
+            )
+        }
+        passed_through = set(PASS_THROUGH.get(mart, {}))
+        assert recomputed[mart] & passed_through == set(), mart
+        assert columns == recomputed[mart] | passed_through, (
+            mart,
+            columns - recomputed[mart] - passed_through,
+            (recomputed[mart] | passed_through) - columns,
+        )
 
 
 def test_every_mart_column_is_documented_and_typed(warehouse: Warehouse) -> None:

@@ -137,6 +137,10 @@ def test_mf_query_groups_by_dimension_tables_and_contributions(
             """
         )
     }
+    # the synthetic run's contribution files (its metrics and the z-score files): never two
+    # empty sets compared
+    assert {"simple_zscore", "robust_zscore"} < set(from_sql), from_sql
+    assert all(total > 0 for total, _, _ in from_sql.values()), from_sql
     assert set(from_mf) == set(from_sql)
     for metric, (total, positive, negative) in from_sql.items():
         row = from_mf[metric]

@@ -3,6 +3,8 @@
 -- (related node, edge type, direction) from canonical_child_node_ids /
 -- canonical_parent_node_ids equals the graph's edges whose source (child) or target
 -- (parent) is the node. Runs without graph.json are not checked.
+-- Stored values only: two stored descriptions of the graph (node headers, graph.json) are
+-- compared with each other; there is nothing to recompute.
 
 {{ config(severity='warn', tags=['upstream_math']) }}
 

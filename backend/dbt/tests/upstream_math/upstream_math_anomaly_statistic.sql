@@ -1,6 +1,10 @@
 -- Upstream math check (format spec 9.4 #22), severity warn.
 -- Rule: an anomaly's statistic_value is the method's statistic it applies to
 -- (statistic_value == statistics[applies_to]), both null when suppressed.
+-- Stored values only: this compares two values the run stores (the anomaly item's copy and
+-- the method's statistic) with each other; it recomputes nothing. Whether the statistic
+-- itself is right is upstream_math_simple_zscore's, _robust_zscore's and
+-- _temporal_summaries' job.
 
 {{ config(severity='warn', tags=['upstream_math']) }}
 

@@ -2,6 +2,8 @@
 -- Rule: a classification's severity lies within its severity_range
 -- (severity_range_min <= severity <= severity_range_max), and the range is the same for all
 -- classifications of one signal type within a run.
+-- Stored values only: severity and its range are both the run's own stored values, compared
+-- with each other; the classifier's severity rule is not public, so nothing is recomputed.
 
 {{ config(severity='warn', tags=['upstream_math']) }}
 

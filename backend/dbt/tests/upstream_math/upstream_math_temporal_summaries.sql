@@ -1,6 +1,10 @@
 -- Upstream math check (format spec 9.3 #16), severity warn.
--- Rule: for the trending z-score methods, latest_* is the last element of the per-period
--- z array and mean_* the mean of its non-null elements (gaps are nulls).
+-- Rule: for the unsuppressed trending z-score methods, latest_* is the last element of the
+-- per-period z array and mean_* the mean of its non-null elements (gaps are nulls). The
+-- summaries are recomputed from the entity's own per-period z values, which are stored
+-- values too (the per-period z-scores themselves are not recomputed from the peers'
+-- timelines). A method whose per-period z-scores are missing or not an array cannot be
+-- checked: it is reported (not skipped).
 
 {{ config(severity='warn', tags=['upstream_math']) }}
 
@@ -36,30 +40,55 @@ recomputed as (
 
     select
         methods.*,
-        (methods.per_period_zscores ->> -1)::double precision as last_element,
-        (
-            select avg(element.value::double precision)
-            from jsonb_array_elements_text(methods.per_period_zscores) as element (value)
-            where element.value is not null
-        ) as mean_of_elements
+        jsonb_typeof(methods.per_period_zscores) = 'array' as is_array,
+        case
+            when jsonb_typeof(methods.per_period_zscores -> -1) = 'number'
+                then (methods.per_period_zscores ->> -1)::double precision
+        end as last_element,
+        elements.mean_of_elements,
+        elements.non_number_count
     from methods
-    where jsonb_typeof(methods.per_period_zscores) = 'array'
+    cross join lateral (
+        select
+            avg((element.value #>> '{}')::double precision)
+                filter (where jsonb_typeof(element.value) = 'number') as mean_of_elements,
+            count(*) filter (
+                where jsonb_typeof(element.value) not in ('number', 'null')
+            ) as non_number_count
+        from jsonb_array_elements(
+            case
+                when jsonb_typeof(methods.per_period_zscores) = 'array'
+                    then methods.per_period_zscores
+            end
+        ) as element (value)
+    ) as elements
+
+),
+
+violations as (
+
+    select
+        *,
+        case
+            when is_array is not true
+                then 'per-period z-scores are '
+                    || coalesce(jsonb_typeof(per_period_zscores), 'missing')
+                    || ', not an array: the summaries cannot be checked'
+            when non_number_count > 0
+                then 'per-period z-scores hold ' || non_number_count
+                    || ' value(s) that are not numbers'
+            when (latest_zscore is null) <> (last_element is null)
+                or abs(latest_zscore - last_element)
+                > {{ var('upstream_math_tolerance') }} * greatest(1, abs(last_element))
+                then 'latest z differs from the last per-period z'
+            when (mean_zscore is null) <> (mean_of_elements is null)
+                or abs(mean_zscore - mean_of_elements)
+                > {{ var('upstream_math_tolerance') }} * greatest(1, abs(mean_of_elements))
+                then 'mean z differs from the mean of the per-period z'
+        end as failure_reason
+    from recomputed
 
 )
 
-select
-    *,
-    case
-        when (latest_zscore is null) <> (last_element is null)
-            or abs(latest_zscore - last_element)
-            > {{ var('upstream_math_tolerance') }} * greatest(1, abs(last_element))
-            then 'latest z differs from the last per-period z'
-        else 'mean z differs from the mean of the per-period z'
-    end as failure_reason
-from recomputed
-where (latest_zscore is null) <> (last_element is null)
-    or abs(latest_zscore - last_element)
-    > {{ var('upstream_math_tolerance') }} * greatest(1, abs(last_element))
-    or (mean_zscore is null) <> (mean_of_elements is null)
-    or abs(mean_zscore - mean_of_elements)
-    > {{ var('upstream_math_tolerance') }} * greatest(1, abs(mean_of_elements))
+select * from violations
+where failure_reason is not null

@@ -13,9 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from quality_compass.needle import formulas
+from quality_compass.needle.formulas import AGGREGATE_MIN_PEER_COUNT
+from quality_compass.synth.validate import statistics
 from quality_compass.synth.validate.check_numbers import as_float, close, shown
 from quality_compass.synth.validate.node_context import NodeContext
 from quality_compass.synth.validate.state import FacetRows
@@ -48,7 +47,7 @@ def check_aggregate_facets(node: NodeContext) -> None:
             continue
         header = _FacetHeader(
             entity_count=(counts_h.get(facet_key) or {}).get("entity_count"),
-            min_peer_count=simple_header.get("min_peer_count", formulas.AGGREGATE_MIN_PEER_COUNT),
+            min_peer_count=simple_header.get("min_peer_count", AGGREGATE_MIN_PEER_COUNT),
             mean=as_float(simple_header.get("global_metric_mean")),
             std=as_float(simple_header.get("global_metric_std")),
             median=as_float(robust_header.get("global_metric_median")),
@@ -57,7 +56,7 @@ def check_aggregate_facets(node: NodeContext) -> None:
             mad_floor=as_float(robust_header.get("mad_floor")),
         )
         _check_facet(node, group, label, header, simple_header, robust_header)
-        ranks = formulas.midpoint_percentiles(np.array(group.values, dtype=np.float64))
+        ranks = statistics.midpoint_percentiles(group.values)
         for line, row, rank in zip(group.lines, group.rows, ranks.tolist(), strict=True):
             _check_entity(node, header, line, row, rank)
 
@@ -79,18 +78,17 @@ def _check_facet(
             1,
             f"facet {label}: entity_count {header.entity_count} != {len(group.values)} entities",
         )
-    x = np.array(group.values, dtype=np.float64)
-    x = x[~np.isnan(x)]
-    if not x.size:
+    x = [v for v in group.values if not math.isnan(v)]
+    if not x:
         return
     checks = (
-        ("global_metric_mean", simple_header.get("global_metric_mean"), float(np.mean(x)),
+        ("global_metric_mean", simple_header.get("global_metric_mean"), statistics.mean(x),
          "mean of the facet's values"),
-        ("global_metric_std", simple_header.get("global_metric_std"), formulas.population_std(x),
-         "population std (ddof=0) of the facet's values"),
-        ("global_metric_median", robust_header.get("global_metric_median"), float(np.median(x)),
-         "median of the facet's values"),
-        ("global_mad", robust_header.get("global_mad"), formulas.scaled_mad(x),
+        ("global_metric_std", simple_header.get("global_metric_std"),
+         statistics.population_std(x), "population std (ddof=0) of the facet's values"),
+        ("global_metric_median", robust_header.get("global_metric_median"),
+         statistics.median(x), "median of the facet's values"),
+        ("global_mad", robust_header.get("global_mad"), statistics.scaled_mad(x),
          "1.4826 * MAD of the facet's values"),
     )  # fmt: skip
     for name, got, want, what in checks:

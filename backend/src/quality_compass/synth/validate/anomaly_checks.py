@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from quality_compass.needle import formulas
+from quality_compass.needle.formulas import PERCENTILE_BOUNDS, Z_BOUNDS
 from quality_compass.needle.methods import METHOD_APPLIES, short_method_name
 from quality_compass.needle.vocabulary import NO_SCORE
+from quality_compass.synth.validate import statistics
 from quality_compass.synth.validate.check_numbers import as_float, close, shown
 from quality_compass.synth.validate.node_context import NodeContext
 
@@ -80,9 +81,9 @@ def _check_item(
 
 def _check_label(node: NodeContext, applies: str, value: Any, label: Any, number: int) -> None:
     """The label is the tier of the value (a percentile on a bound may go either way)."""
-    bounds = formulas.PERCENTILE_BOUNDS if applies == "slope_percentile" else formulas.Z_BOUNDS
+    bounds = PERCENTILE_BOUNDS if applies == "slope_percentile" else Z_BOUNDS
     numeric = as_float(value)
-    expected = formulas.tier_label(numeric, bounds)
+    expected = statistics.tier_label(numeric, bounds)
     if label != expected:
         on_bound = applies == "slope_percentile" and numeric in bounds
         legacy = label in {"high", "low"}

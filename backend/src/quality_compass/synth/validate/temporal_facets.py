@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from quality_compass.needle import formulas
-from quality_compass.needle.formulas import FloatArray
+from quality_compass.synth.validate import statistics
 from quality_compass.synth.validate.check_numbers import as_float, close, shown
 from quality_compass.synth.validate.node_context import NodeContext
 from quality_compass.synth.validate.state import FacetRows
+from quality_compass.synth.validate.statistics import FloatArray
 
 PERCENTILE_NAMES = ("p10", "p25", "p50", "p75", "p90")
 _FORMULAS = {
@@ -54,8 +54,8 @@ class _Expected:
         std_floor = 0.0 if math.isnan(std_floor) else std_floor
         mad_floor = as_float(robust_header.get("mad_floor"))
         mad_floor = 0.0 if math.isnan(mad_floor) else mad_floor
-        _, means, stds = formulas.column_moments(matrix)
-        medians, mads = formulas.column_median_mad(matrix)
+        _, means, stds = statistics.column_moments(matrix)
+        medians, mads = statistics.column_median_mad(matrix)
         with np.errstate(invalid="ignore", divide="ignore"):
             simple_z = (matrix - means) / np.maximum(stds, std_floor)
             robust_z = (matrix - medians) / np.maximum(mads, mad_floor)
@@ -64,11 +64,11 @@ class _Expected:
             robust_z=robust_z,
             medians=medians,
             mads=mads,
-            slope=formulas.ols_slopes(matrix),
-            acceleration=formulas.accelerations(matrix),
-            simple_percentile=formulas.midpoint_percentiles(np.array([r["mean_s"] for r in rows])),
-            robust_percentile=formulas.midpoint_percentiles(np.array([r["mean_r"] for r in rows])),
-            slope_percentile=formulas.midpoint_percentiles(np.array([r["slope"] for r in rows])),
+            slope=statistics.ols_slopes(matrix),
+            acceleration=statistics.accelerations(matrix),
+            simple_percentile=statistics.midpoint_percentiles([r["mean_s"] for r in rows]),
+            robust_percentile=statistics.midpoint_percentiles([r["mean_r"] for r in rows]),
+            slope_percentile=statistics.midpoint_percentiles([r["slope"] for r in rows]),
         )
 
 
@@ -131,14 +131,18 @@ def _check_facet(
     if not flat.size:
         return
     checks = (
-        ("global_metric_mean", simple_header.get("global_metric_mean"), float(np.mean(flat))),
+        ("global_metric_mean", simple_header.get("global_metric_mean"), statistics.mean(flat)),
         (
             "global_metric_std",
             simple_header.get("global_metric_std"),
-            formulas.population_std(flat),
+            statistics.population_std(flat),
         ),
-        ("global_metric_median", robust_header.get("global_metric_median"), float(np.median(flat))),
-        ("global_mad", robust_header.get("global_mad"), formulas.scaled_mad(flat)),
+        (
+            "global_metric_median",
+            robust_header.get("global_metric_median"),
+            statistics.median(flat),
+        ),
+        ("global_mad", robust_header.get("global_mad"), statistics.scaled_mad(flat)),
     )
     for name, got, want in checks:
         if got is not None and not close(as_float(got), want):
@@ -312,7 +316,7 @@ def _check_trend_values(
     counts = (~np.isnan(matrix)).sum(axis=0)
     gappy = bool(np.isnan(matrix).any())
     one_facet = len(node.groups) == 1
-    wanted = formulas.numpy_percentiles(matrix, [10, 25, 50, 75, 90])
+    wanted = statistics.column_percentiles(matrix, [10, 25, 50, 75, 90])
     for t in range(width):
         if arrays["sample_sizes"][t] != counts[t]:
             node.error_or_warning(

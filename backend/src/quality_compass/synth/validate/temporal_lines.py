@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from quality_compass.needle import formulas
+from quality_compass.needle.formulas import MIN_SLOPE_PERIODS
 from quality_compass.synth.validate.check_numbers import as_float, close, shown
 from quality_compass.synth.validate.node_context import NodeContext
 from quality_compass.synth.validate.state import FacetRows, TwinEntity
@@ -212,11 +212,11 @@ def _check_slope(
 ) -> None:
     """19: the slope block of one series."""
     slope = as_float(slope_block.get("slope"))
-    if observed < formulas.MIN_SLOPE_PERIODS and not math.isnan(slope):
+    if observed < MIN_SLOPE_PERIODS and not math.isnan(slope):
         node.warn(
             "9.3-19",
             number,
-            f"slope {shown(slope)} present with {observed} observed periods (< {formulas.MIN_SLOPE_PERIODS})",
+            f"slope {shown(slope)} present with {observed} observed periods (< {MIN_SLOPE_PERIODS})",
         )
     if slope_block.get("suppressed") is True and not math.isnan(slope):
         node.err("9.4-25", number, "slope method suppressed but slope is not null")
