@@ -58,6 +58,7 @@ def test_performance_doc_block_is_replaced_in_place(tmp_path: Path) -> None:
         "load_peak_rss_mb": 120.0,
         "dbt_build_seconds": 40.0,
         "dbt_seconds_per_mb": 0.4,
+        "load_build_vs_bare": 11.25,
         "generate_mb_s": 90.0,
         "dbt_slowest_models": [["stg_anomalies", 3.0]],
     }
@@ -79,6 +80,7 @@ def test_performance_doc_block_is_replaced_in_place(tmp_path: Path) -> None:
     assert text.startswith("# Performance\n\nmethod text\n\n") and text.endswith("\n\nfooter\n")
     assert "old" not in text
     assert (
-        "| M | 100.0 | 1,000 | 4.0 | 5.0 | 1.25× | 20.0 | 120.0 | 40.0 | – | 0.4 | 90.0 |" in text
+        "| M | 100.0 | 1,000 | 4.0 | 5.0 | 1.25× | 20.0 | 120.0 | 40.0 | – | 0.4 | 11.25× | 90.0 |"
+        in text
     )
     assert render_markdown(payload) in text

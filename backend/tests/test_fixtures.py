@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import _synthetic_run
+from conftest import _synthetic_runs
 
 
 def test_a_generator_that_cannot_be_imported_fails_the_warehouse(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a module set to None in sys.modules makes `import` raise ImportError
-    monkeypatch.setitem(sys.modules, "quality_compass.synth.generate.run", None)
+    monkeypatch.setitem(sys.modules, "quality_compass.synth.generate.series", None)
     with pytest.raises(ImportError):
-        _synthetic_run(tmp_path)
+        _synthetic_runs(tmp_path)
     assert not any(tmp_path.iterdir())

@@ -204,6 +204,8 @@ def test_cli_generate_series(tmp_path: Path) -> None:
 
 SERIES_RUNS = ("synthetic", *(f"synthetic_{i}" for i in range(2, WAREHOUSE_SERIES + 1)))
 HISTORY_COLUMNS = (
+    "entity_key",
+    "signal_id",
     "graph_name",
     "facility_id",
     "has_signal",
@@ -231,7 +233,8 @@ def mart_history(warehouse: Warehouse) -> dict[tuple[str, str, Any, str], dict[s
     }
     rows = warehouse.query(
         """
-        select run_id, canonical_node_id, entity_key, metric_id, graph_name, facility_id,
+        select run_id, canonical_node_id, entity_key, metric_id, entity_key, signal_id,
+               graph_name, facility_id,
                signal_id is not null, signal_type, signal_severity, change_status, previous_run_id,
                previous_signal_type, previous_signal_severity, severity_change, consecutive_runs,
                first_detected_run_id, detected_at

@@ -182,13 +182,26 @@ def nudge_one_statistic_value(run_dir: Path) -> None:
 
 def break_per_period_zscores(run_dir: Path) -> None:
     """Temporal entity 1: its last per-period simple z no longer equals latest_simple_zscore
-    (nor does the mean); entity 2: its per-period robust z-scores are a string."""
+    (nor does the mean). Entity 2's per-period robust z-scores become a string after the
+    load (``per_period_not_an_array``): the loader's contract refuses that line, but rows
+    loaded before the contract existed can hold it, and the check must still say so."""
     node = NodeFile.open(run_dir, TEMPORAL)
     first = node.entities[0]["statistical_methods"][0]["statistics"]
     first["per_period_simple_zscores"][-1] += 0.3
-    second = node.entities[1]["statistical_methods"][1]["statistics"]
-    second["per_period_robust_zscores"] = "not computed"
     node.save()
+
+
+def per_period_not_an_array(settings: DbSettings, run_id: str) -> None:
+    """Temporal entity 2 (line 3 of its node file): per_period_robust_zscores is a string,
+    written into the raw table directly (the loader would refuse it)."""
+    with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+        updated = conn.execute(
+            "update public.raw_entity_results set json_data = jsonb_set(json_data,"
+            " '{statistical_methods,1,statistics,per_period_robust_zscores}', '\"not computed\"')"
+            " where run_id = %s and canonical_node_id = %s and line_number = 3",
+            (run_id, TEMPORAL),
+        ).rowcount
+    assert updated == 1
 
 
 def severity_above_range(rows: list[Classification]) -> list[Classification]:
@@ -300,6 +313,7 @@ def planted(
     settings = database_factory("qc_test_upstream")
     for run_dir in runs:
         load_run(run_dir, settings)
+    per_period_not_an_array(settings, "20260401000006")
     target = tmp_path_factory.mktemp("upstream_target")
     result = run_dbt(
         ["build", "--select", "+tag:upstream_math", "--indirect-selection", "empty"],

@@ -291,9 +291,9 @@ MUTANTS: tuple[Mutant, ...] = (
       '    if obj["canonical_node_id"] != file_stem:',
       '    if obj["canonical_node_id"] != obj["canonical_node_id"]:',
       (LOAD_VALIDATION,), "a node header that contradicts its file name is accepted"),
-    m("load.duplicates_accepted", "src/quality_compass/load/scanner.py",
-      '            if key in seen:\n                reason = "duplicate entity key "',
-      '            if False:\n                reason = "duplicate entity key "',
+    m("load.duplicates_accepted", "src/quality_compass/load/references.py",
+      '    if hashed in keys.accepted:\n        return f"duplicate entity key ',
+      '    if False:\n        return f"duplicate entity key ',
       (LOAD_VALIDATION,), "duplicate entity keys accepted (removed check)"),
     m("load.declared_count_unchecked", "src/quality_compass/load/scanner.py",
       "                header.entity_results_count,\n                stats.lines - 1,",
@@ -308,7 +308,7 @@ MUTANTS: tuple[Mutant, ...] = (
       '    if obj["child_node_id"] != obj["child_node_id"]:',
       (LOAD_VALIDATION,), "a contribution line of another child node is accepted"),
     m("load.reload_keeps_old_rows", "src/quality_compass/load/transaction.py",
-      "        for old in run_partitions(conn, table.name, run_id):\n"
+      "        for old in old_partitions[table.name]:\n"
       '            conn.execute(sql.SQL("drop table public.{}").format(sql.Identifier(old)))\n',
       "",
       (LOAD,), "a reload does not drop the run's previous partitions"),
