@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from helpers import run_qc
@@ -12,6 +13,7 @@ from quality_compass.bench import (
     render_markdown,
     update_performance_doc,
 )
+from quality_compass.paths import read_cache_marker, write_cache_marker
 from quality_compass.warehouse.settings import DbSettings
 
 
@@ -84,3 +86,23 @@ def test_performance_doc_block_is_replaced_in_place(tmp_path: Path) -> None:
         in text
     )
     assert render_markdown(payload) in text
+
+
+def test_a_cached_run_survives_a_move_of_its_folder(tmp_path: Path) -> None:
+    """The cache marker names its runs relative to the cache folder: a moved checkout (or
+    QC_HOME) keeps its generated runs instead of pointing at the old place."""
+    root = tmp_path / "before" / "M-1234"
+    run_dirs = [root / "bench" / "20260115102726", root / "bench" / "20260215102726"]
+    for run_dir in run_dirs:
+        run_dir.mkdir(parents=True)
+    write_cache_marker(root, run_dirs)
+    moved = tmp_path / "after" / "M-1234"
+    moved.parent.mkdir()
+    root.rename(moved)
+    assert read_cache_marker(moved) == [
+        moved / "bench" / "20260115102726",
+        moved / "bench" / "20260215102726",
+    ]
+    shutil.rmtree(moved / "bench" / "20260215102726")
+    assert read_cache_marker(moved) is None
+    assert read_cache_marker(tmp_path / "never-generated") is None

@@ -52,7 +52,13 @@ from quality_compass.load.copy_writer import COPY_CHUNK, escape_copy_text
 from quality_compass.load.loader import load_run
 from quality_compass.load.report import LoadOptions
 from quality_compass.needle.run_folder import inventory
-from quality_compass.paths import backend_dir, qc_home, sample_runs_dir
+from quality_compass.paths import (
+    backend_dir,
+    qc_home,
+    read_cache_marker,
+    sample_runs_dir,
+    write_cache_marker,
+)
 from quality_compass.warehouse.connection import connect, ping
 from quality_compass.warehouse.dbt_runner import run_dbt
 from quality_compass.warehouse.settings import DbSettings
@@ -205,20 +211,20 @@ def bench_run_dir(size: str, regenerate: bool = False) -> tuple[Path, float | No
     from quality_compass.synth.generate.run import generate_run
 
     root = qc_home() / "bench" / "runs" / f"{size}-{BENCH_SEED}"
-    marker = root / ".complete"
     if regenerate and root.exists():
         shutil.rmtree(root)
-    if not marker.exists():
-        if root.exists():
-            shutil.rmtree(root)
-        result = generate_run(
-            GenerateOptions(
-                out_dir=root, target_size=target, seed=BENCH_SEED, graph="bench", overwrite=True
-            )
+    cached = read_cache_marker(root)
+    if cached:
+        return cached[0], None
+    if root.exists():
+        shutil.rmtree(root)
+    result = generate_run(
+        GenerateOptions(
+            out_dir=root, target_size=target, seed=BENCH_SEED, graph="bench", overwrite=True
         )
-        marker.write_text(str(result.run_dir))
-        return result.run_dir, result.seconds
-    return Path(marker.read_text()), None
+    )
+    write_cache_marker(root, [result.run_dir])
+    return result.run_dir, result.seconds
 
 
 def bench_size(

@@ -36,7 +36,7 @@ from typing import Any
 from quality_compass.load.loader import load_run
 from quality_compass.load.report import LoadOptions
 from quality_compass.load.runs import drop_runs
-from quality_compass.paths import qc_home
+from quality_compass.paths import qc_home, read_cache_marker, write_cache_marker
 from quality_compass.warehouse.connection import connect
 from quality_compass.warehouse.dbt_runner import DbtResult, run_dbt
 from quality_compass.warehouse.settings import DbSettings
@@ -88,11 +88,11 @@ def history_series(
     from quality_compass.synth.generate.series import generate_series
 
     root = qc_home() / "bench" / "runs" / f"history-{size // 1_000_000}MB-{seed}-{runs}"
-    marker = root / ".complete"
     if regenerate and root.exists():
         shutil.rmtree(root)
-    if marker.exists():
-        return [Path(line) for line in marker.read_text().splitlines()], None
+    cached = read_cache_marker(root)
+    if cached:
+        return cached, None
     if root.exists():
         shutil.rmtree(root)
     started = time.perf_counter()
@@ -101,7 +101,7 @@ def history_series(
     )
     run_dirs = [result.run_dir for result in generate_series(options, runs)]
     seconds = time.perf_counter() - started
-    marker.write_text("".join(f"{run_dir}\n" for run_dir in run_dirs))
+    write_cache_marker(root, run_dirs)
     return run_dirs, seconds
 
 
