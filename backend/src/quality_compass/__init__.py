@@ -4,4 +4,4 @@ Section references in this package (``§5.2``, rule ids such as ``9.2-11``) poin
 run format specification, ``docs/reference/needle_run_format.md``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
