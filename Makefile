@@ -24,7 +24,7 @@ format: ## apply ruff's fixes and formatting
 	$(UV) ruff format src tests tools
 
 test-fast: ## the inner loop: every test that does not run dbt (about a minute)
-	$(UV) pytest -m "not dbt"
+	$(UV) pytest -m "not dbt and not server"
 
 test: ## the whole suite, as CI runs it
 	$(UV) pytest

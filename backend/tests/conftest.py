@@ -12,8 +12,8 @@ it; such shared databases (``qc_test_shared_<run uid>_*``) are dropped by the co
 when the whole run ends.
 
 Markers: ``dbt`` (the test runs dbt or reads a dbt-built database; every test that uses
-the ``warehouse`` fixture gets it automatically) and ``browser`` (headless Chromium). The
-inner loop is ``pytest -m "not dbt"``.
+the ``warehouse`` fixture gets it automatically), ``browser`` (headless Chromium) and
+``server`` (the test starts PostgreSQL servers of its own). The inner loop is ``pytest -m "not dbt and not server"`` (no dbt, no servers of its own).
 """
 
 from __future__ import annotations

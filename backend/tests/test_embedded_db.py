@@ -17,6 +17,8 @@ import pytest
 from quality_compass.errors import EmbeddedServerError
 from quality_compass.warehouse.embedded import EmbeddedPostgres
 
+pytestmark = pytest.mark.server  # starts servers of its own: not in the fast subset
+
 
 @pytest.fixture(scope="module")
 def server(server_homes: Callable[[str], Path]) -> Iterator[EmbeddedPostgres]:

@@ -26,6 +26,8 @@ from other_user import NEEDS_ROOT, OTHER_USER, probe_as_other_user
 from quality_compass.errors import EmbeddedServerError
 from quality_compass.warehouse.embedded import PORT, EmbeddedPostgres, package_bin_dir
 
+pytestmark = pytest.mark.server  # starts servers of its own: not in the fast subset
+
 # The kernel's limit for a unix socket path is 107 bytes; qc keeps a margin (socket_folder).
 SOCKET_PATH_LIMIT = 100
 

@@ -36,11 +36,14 @@ from quality_compass.warehouse.embedded import PORT, EmbeddedPostgres, package_b
 from quality_compass.warehouse.server_account import ServerAccount
 from quality_compass.warehouse.server_area import AREA_PREFIX, AREA_ROOTS, MARKER_NAME
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0,
-    reason="needs root: only root's server runs as another account (pgserver) that may be "
-    "unable to reach the checkout; CI runs as root",
-)
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.skipif(
+        os.geteuid() != 0,
+        reason="needs root: only root's server runs as another account (pgserver) that may be "
+        "unable to reach the checkout; CI runs as root",
+    ),
+]
 
 Snapshot = dict[Path, tuple[int, int, int] | None]
 
