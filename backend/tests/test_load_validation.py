@@ -293,15 +293,18 @@ def test_contribution_contradicting_its_file(run_copy: Callable[..., Path]) -> N
     good = _contribution(child, "losIndex")
     bad_metric = _contribution(child, "simple_zscore")
     bad_type = _contribution(child, "losIndex", weight_share="0.5")
+    other_child = "losIndex__medicareId_dischargeStatus__aggregate_time_period"
+    bad_child = _contribution(other_child, "losIndex")
     (run / "analysis/contribution" / name).write_bytes(
-        b"\n".join([good, bad_metric, bad_type]) + b"\n"
+        b"\n".join([good, bad_metric, bad_type, bad_child]) + b"\n"
     )
     report = _dry(run)
     rel = f"analysis/contribution/{name}"
     assert [str(r) for r in report.rejects] == [
         f"{rel}:2: metric_id 'simple_zscore' differs from the file name's 'losIndex'",
         f"{rel}:3: 'weight_share' must be a number or null, got string",
-        f"{rel}:3: contribution index.json declares row_count=3554 but the file has 3 line(s) (truncated file?)",
+        f"{rel}:4: child_node_id '{other_child}' differs from the file name's '{child}'",
+        f"{rel}:4: contribution index.json declares row_count=3554 but the file has 4 line(s) (truncated file?)",
     ]
 
 
