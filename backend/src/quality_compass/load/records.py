@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -130,11 +131,13 @@ def _short(exc: Exception) -> str:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    # exact types: JSON parsers return plain int and float, and bool is not a number here
+    kind = type(value)
+    return kind is float or kind is int
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return type(value) is int
 
 
 def _type_name(value: Any) -> str:
@@ -151,19 +154,21 @@ def _type_name(value: Any) -> str:
     return "number"
 
 
+_KIND_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda value: type(value) is str and value != "",
+    "object": lambda value: type(value) is dict,
+    "array": lambda value: type(value) is list,
+    "integer": _is_int,
+    "number": _is_number,
+}
+
+
 def _expect(obj: dict[str, Any], key: str, kind: str) -> str | None:
     """Reason when ``obj[key]`` is missing or not of ``kind``."""
     if key not in obj:
         return f"missing required key '{key}'"
     value = obj[key]
-    ok = {
-        "string": isinstance(value, str) and value != "",
-        "object": isinstance(value, dict),
-        "array": isinstance(value, list),
-        "integer": _is_int(value),
-        "number": _is_number(value),
-    }[kind]
-    if ok:
+    if _KIND_CHECKS[kind](value):
         return None
     if kind == "string" and value == "":
         return f"'{key}' must be a non-empty string"

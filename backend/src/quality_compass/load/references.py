@@ -35,7 +35,7 @@ EntityKey = tuple[tuple[str, str | None], ...]
 
 def as_text(value: Any) -> str | None:
     """A JSON value as ``->>`` / ``jsonb_each_text`` render it (containers: any stable text)."""
-    if value is None or isinstance(value, str):
+    if type(value) is str or value is None:  # the common case first
         return value
     if value is True or value is False:
         return "true" if value else "false"
@@ -47,7 +47,7 @@ def as_text(value: Any) -> str | None:
 def key_of_pairs(pairs: Iterable[tuple[str, Any]]) -> EntityKey:
     """The entity key of ``(dimension, value)`` pairs (later pairs win, as in SQL)."""
     canonical = {dimension: as_text(value) for dimension, value in pairs}
-    return tuple(sorted((k, v) for k, v in canonical.items() if k not in NON_KEY_DIMENSIONS))
+    return tuple(sorted(item for item in canonical.items() if item[0] not in NON_KEY_DIMENSIONS))
 
 
 def key_of_array(entity: list[dict[str, Any]]) -> EntityKey:
