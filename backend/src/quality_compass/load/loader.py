@@ -17,6 +17,7 @@ import psycopg
 
 from quality_compass import __version__
 from quality_compass.errors import QcError
+from quality_compass.load.cpu_affinity import separate_cpus
 from quality_compass.load.report import LoadOptions, LoadReport, ProgressCallback
 from quality_compass.load.runs import prune_runs
 from quality_compass.load.scanner import RunScanner
@@ -93,7 +94,8 @@ def _load(
         conn.commit()
         attempt_started = row[1]
         try:
-            load_transaction(conn, run_inventory, report, options, progress, notify)
+            with separate_cpus(conn, settings):
+                load_transaction(conn, run_inventory, report, options, progress, notify)
         except BaseException as exc:
             report.status = "failed"
             report.seconds = time.perf_counter() - started
