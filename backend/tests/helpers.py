@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psycopg
@@ -221,3 +222,54 @@ def upstream_check_outcomes(run_results: dict[str, object] | None) -> dict[str, 
         if name in UPSTREAM_CHECKS:
             outcomes[name] = (str(result["status"]), int(result.get("failures") or 0))
     return outcomes
+
+
+#: fct_signal_history's value columns as ``mart_history`` returns them (``has_signal``:
+#: signal_id is not null), comparable with ``history_expectations.expected_history`` rows.
+MART_HISTORY_COLUMNS = (
+    "entity_key",
+    "signal_id",
+    "graph_name",
+    "facility_id",
+    "has_signal",
+    "signal_type",
+    "signal_severity",
+    "change_status",
+    "previous_run_id",
+    "previous_signal_type",
+    "previous_signal_severity",
+    "severity_change",
+    "consecutive_runs",
+    "first_detected_run_id",
+    "detected_at",
+)
+
+
+def mart_history(settings: DbSettings) -> dict[tuple[str, str, Any, str], dict[str, Any]]:
+    """fct_signal_history keyed as history_expectations keys it (the entity as a whole)."""
+    from mart_expectations import entity_key
+
+    with psycopg.connect(settings.conninfo()) as conn:
+        identities = {
+            str(key): entity_key({**dimensions, "medicareId": facility})
+            for key, facility, dimensions in conn.execute(
+                "select distinct entity_key, facility_id, entity_dimensions"
+                " from public_marts.fct_signals"
+            )
+        }
+        rows = conn.execute(
+            """
+            select run_id, canonical_node_id, entity_key, metric_id, entity_key, signal_id,
+                   graph_name, facility_id, signal_id is not null, signal_type, signal_severity,
+                   change_status, previous_run_id, previous_signal_type,
+                   previous_signal_severity, severity_change, consecutive_runs,
+                   first_detected_run_id, detected_at
+            from public_marts.fct_signal_history
+            """
+        ).fetchall()
+    return {
+        (run_id, node_id, identities[key], metric_id): dict(
+            zip(MART_HISTORY_COLUMNS, values, strict=True)
+        )
+        for run_id, node_id, key, metric_id, *values in rows
+    }

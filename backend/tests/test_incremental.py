@@ -46,10 +46,10 @@ from helpers import (
     Classification,
     copy_run,
     edit_classifications,
+    mart_history,
     upstream_check_outcomes,
 )
 from history_expectations import expected_history
-from mart_expectations import entity_key
 from quality_compass.load.loader import load_run
 from quality_compass.load.runs import drop_run
 from quality_compass.warehouse.dbt_runner import DbtResult, run_dbt
@@ -524,48 +524,7 @@ def test_the_upstream_checks_are_silent_on_every_run(sequence: Sequence) -> None
 def test_signal_history_equals_the_run_files(sequence: Sequence) -> None:
     final_runs = [sequence.runs[name] for name in ("R2", "R3_reloaded", "R4", "S1")]
     expected = expected_history(final_runs)
-    identities = {
-        str(key): entity_key({**dimensions, "medicareId": facility})
-        for key, facility, dimensions in query(
-            sequence.settings,
-            "select distinct entity_key, facility_id, entity_dimensions from public_marts.fct_signals",
-        )
-    }
-    actual: dict[tuple[str, str, Any, str], dict[str, Any]] = {}
-    for row in query(
-        sequence.settings,
-        """
-        select run_id, canonical_node_id, entity_key, metric_id, entity_key, signal_id,
-               graph_name, facility_id, signal_id is not null, signal_type, signal_severity,
-               change_status, previous_run_id, previous_signal_type, previous_signal_severity,
-               severity_change, consecutive_runs, first_detected_run_id, detected_at
-        from public_marts.fct_signal_history
-        """,
-    ):
-        run_id, node_id, key, metric_id, *values = row
-        actual[(run_id, node_id, identities[key], metric_id)] = dict(
-            zip(
-                (
-                    "entity_key",
-                    "signal_id",
-                    "graph_name",
-                    "facility_id",
-                    "has_signal",
-                    "signal_type",
-                    "signal_severity",
-                    "change_status",
-                    "previous_run_id",
-                    "previous_signal_type",
-                    "previous_signal_severity",
-                    "severity_change",
-                    "consecutive_runs",
-                    "first_detected_run_id",
-                    "detected_at",
-                ),
-                values,
-                strict=True,
-            )
-        )
+    actual = mart_history(sequence.settings)
     assert actual.keys() == expected.keys()
     wrong = [(key, actual[key], expected[key]) for key in expected if actual[key] != expected[key]]
     assert wrong[:5] == []

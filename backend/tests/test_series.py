@@ -31,8 +31,8 @@ import pytest
 from rich.console import Console
 
 from conftest import WAREHOUSE_SERIES, WAREHOUSE_SYNTHETIC, Warehouse
+from helpers import mart_history
 from history_expectations import expected_history
-from mart_expectations import entity_key
 from quality_compass.cli.output import print_history_summary
 from quality_compass.pipeline import HISTORY_ROWS, HistorySummary, history_summary
 from quality_compass.report.build import ReportOptions
@@ -203,50 +203,6 @@ def test_cli_generate_series(tmp_path: Path) -> None:
 # -- the warehouse's series ------------------------------------------------------------------------
 
 SERIES_RUNS = ("synthetic", *(f"synthetic_{i}" for i in range(2, WAREHOUSE_SERIES + 1)))
-HISTORY_COLUMNS = (
-    "entity_key",
-    "signal_id",
-    "graph_name",
-    "facility_id",
-    "has_signal",
-    "signal_type",
-    "signal_severity",
-    "change_status",
-    "previous_run_id",
-    "previous_signal_type",
-    "previous_signal_severity",
-    "severity_change",
-    "consecutive_runs",
-    "first_detected_run_id",
-    "detected_at",
-)
-
-
-def mart_history(warehouse: Warehouse) -> dict[tuple[str, str, Any, str], dict[str, Any]]:
-    """fct_signal_history keyed as history_expectations keys it (entity as a whole)."""
-    identities = {
-        str(key): entity_key({**dimensions, "medicareId": facility})
-        for key, facility, dimensions in warehouse.query(
-            """select distinct entity_key, facility_id, entity_dimensions
-               from public_marts.fct_signals"""
-        )
-    }
-    rows = warehouse.query(
-        """
-        select run_id, canonical_node_id, entity_key, metric_id, entity_key, signal_id,
-               graph_name, facility_id,
-               signal_id is not null, signal_type, signal_severity, change_status, previous_run_id,
-               previous_signal_type, previous_signal_severity, severity_change, consecutive_runs,
-               first_detected_run_id, detected_at
-        from public_marts.fct_signal_history
-        """
-    )
-    return {
-        (run_id, node_id, identities[key], metric_id): dict(
-            zip(HISTORY_COLUMNS, values, strict=True)
-        )
-        for run_id, node_id, key, metric_id, *values in rows
-    }
 
 
 def mart_counts(warehouse: Warehouse, run_id: str) -> dict[str, int]:
@@ -263,7 +219,7 @@ def mart_counts(warehouse: Warehouse, run_id: str) -> dict[str, int]:
 def test_the_warehouse_series_history_equals_the_run_files(warehouse: Warehouse) -> None:
     assert warehouse.build.ok, warehouse.build.output[-3000:]
     expected = expected_history(list(warehouse.runs.values()))
-    actual = mart_history(warehouse)
+    actual = mart_history(warehouse.settings)
     assert actual.keys() == expected.keys()
     wrong = [(key, actual[key], expected[key]) for key in expected if actual[key] != expected[key]]
     assert wrong[:5] == []
